@@ -1,0 +1,56 @@
+# Cimar Share: `make run` serves the demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench setup migrate seed worker beat clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	@mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	@echo ""
+	@echo "  Cimar Share on http://$(HOST):$(PORT)/"
+	@echo "  Demo logins: demo / demo (every permission), viewer / demo (view and search only),"
+	@echo "               partner / demo (second organisation), admin / demo (Django admin at /admin/)"
+	@echo ""
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: migrate
+	@mkdir -p bench/results
+	$(BIN)/python -m bench.run
+
+worker: migrate
+	$(BIN)/celery -A cimar_share worker --loglevel=INFO
+
+beat: migrate
+	$(BIN)/celery -A cimar_share beat --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

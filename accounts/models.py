@@ -1,0 +1,86 @@
+import uuid
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone.")
+
+
+class Organisation(models.Model):
+    """An account: users belong to one; it owns worklists."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/London", validators=[validate_time_zone]
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    partners = models.ManyToManyField(
+        "self",
+        through="Partnership",
+        symmetrical=False,
+        related_name="allowed_by",
+        blank=True,
+        help_text="Organisations this one may share studies with.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Partnership(models.Model):
+    """An administrator's permission for `from_organisation` to share with `to_organisation`."""
+
+    from_organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="outgoing_partnerships"
+    )
+    to_organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="incoming_partnerships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_organisation", "to_organisation"], name="unique_partnership"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_organisation=models.F("to_organisation")),
+                name="partnership_not_self",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_organisation} → {self.to_organisation}"
+
+
+class User(AbstractUser):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField("email address", blank=True, db_index=True)
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="users",
+        null=True,
+        blank=True,
+        help_text="Empty for people who registered from an invitation outside any organisation.",
+    )
+    title = models.CharField(max_length=50, blank=True, help_text="For example Dr or Prof.")
+
+    class Meta(AbstractUser.Meta):
+        ordering = ["last_name", "first_name", "username"]
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(part for part in (self.title, self.first_name, self.last_name) if part)
+        return full or self.username

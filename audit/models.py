@@ -1,0 +1,64 @@
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One append-only line of the audit trail: who did what to which study, from where."""
+
+    class Action(models.TextChoices):
+        LOGIN = "login", "Logged in"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        LOGOUT = "logout", "Logged out"
+        STUDY_OPENED = "study_opened", "Study opened"
+        STUDY_UPLOADED = "study_uploaded", "Study uploaded"
+        STUDY_SHARED = "study_shared", "Study shared"
+        INVITATION_CREATED = "invitation_created", "Invitation created"
+        INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        GUESTLINK_CREATED = "guestlink_created", "Guest link created"
+        GUESTLINK_DELETED = "guestlink_deleted", "Guest link deleted"
+        GUESTLINK_ATTEMPT = "guestlink_attempt", "Guest link attempt"
+        GUESTLINK_OPENED = "guestlink_opened", "Guest link opened"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        MEMBERSHIP_CHANGED = "membership_changed", "Membership changed"
+        SHARE_CODE_REGENERATED = "share_code_regenerated", "Share code regenerated"
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+        DENIED = "denied", "Denied"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Kept as text too, so the trail still names who it was after a user is deleted.
+    actor_label = models.CharField(max_length=200, blank=True)
+    # A guest link is recorded by its public id, not a foreign key: the trail outlives links.
+    guest_link_id = models.UUIDField(null=True, blank=True, db_index=True)
+    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["actor", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or 'guest'} {self.action}"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Append-only: an event is written once and never changed.
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("Audit events are append-only.")

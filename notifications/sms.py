@@ -1,0 +1,9 @@
+"""SMS delivery through a backend chosen in settings (SMS_BACKEND)."""
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+def send_sms(to: str, text: str) -> None:
+    backend = import_string(getattr(settings, "SMS_BACKEND", "notifications.sms_backends.ConsoleBackend"))
+    backend().send(to, text)

@@ -1,0 +1,125 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def instance_upload_to(instance: "Instance", filename: str) -> str:
+    # Server-generated names only: nothing from DICOM attributes or the uploaded file's name.
+    return f"dicom/{uuid.uuid4().hex[:2]}/{uuid.uuid4().hex}.dcm"
+
+
+class Study(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    study_instance_uid = models.CharField(max_length=64, unique=True)
+    patient_name = models.CharField(max_length=200, blank=True, db_index=True)
+    patient_id = models.CharField(max_length=64, blank=True, db_index=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
+    study_date = models.DateField(null=True, blank=True, db_index=True)
+    study_time = models.TimeField(null=True, blank=True)
+    study_description = models.CharField(max_length=200, blank=True)
+    accession_number = models.CharField(max_length=64, blank=True, db_index=True)
+    referring_physician_name = models.CharField(max_length=200, blank=True)
+    study_id = models.CharField(max_length=64, blank=True)
+    # Backslash-free, space-separated list such as "CT MR", kept in step with the series.
+    modalities_in_study = models.CharField(max_length=100, blank=True)
+    number_of_series = models.PositiveIntegerField(default=0)
+    number_of_instances = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-study_date", "-study_time", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.patient_name or 'Unknown'} {self.study_date or ''} {self.study_description}".strip()
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.modalities_in_study.split()
+
+    @property
+    def patient_display_name(self) -> str:
+        """DICOM person names are Family^Given^Middle^Prefix^Suffix."""
+        parts = [part for part in self.patient_name.split("^") if part]
+        if not parts:
+            return "Unknown"
+        family, given = parts[0], " ".join(parts[1:3])
+        return f"{family.upper()}, {given}" if given else family.upper()
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64, unique=True)
+    modality = models.CharField(max_length=16, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    series_description = models.CharField(max_length=200, blank=True)
+    body_part_examined = models.CharField(max_length=64, blank=True)
+    number_of_instances = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "series"
+        ordering = ["series_number", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.modality} {self.series_number or ''} {self.series_description}".strip()
+
+
+class Instance(models.Model):
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.PositiveIntegerField(null=True, blank=True)
+    number_of_frames = models.PositiveIntegerField(default=1)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    photometric_interpretation = models.CharField(max_length=32, blank=True)
+    bits_allocated = models.PositiveSmallIntegerField(null=True, blank=True)
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+    slice_location = models.FloatField(null=True, blank=True)
+    file = models.FileField(upload_to=instance_upload_to, max_length=255)
+    file_size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["instance_number", "slice_location", "id"]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+
+class WorklistEntry(models.Model):
+    """A study's presence in a worklist: who added it, when, and through which share."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Uploaded"
+        IMPORT = "import", "Imported"
+        SHARE = "share", "Shared"
+        GUEST_UPLOAD = "guest_upload", "Guest upload"
+
+    worklist = models.ForeignKey(
+        "worklists.Worklist", on_delete=models.CASCADE, related_name="entries"
+    )
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="entries")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.UPLOAD)
+    share = models.ForeignKey(
+        "sharing.Share", on_delete=models.SET_NULL, null=True, blank=True, related_name="entries"
+    )
+
+    class Meta:
+        verbose_name_plural = "worklist entries"
+        constraints = [
+            models.UniqueConstraint(fields=["worklist", "study"], name="study_once_per_worklist")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study} in {self.worklist}"

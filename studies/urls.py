@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "studies"
+
+urlpatterns = [
+    path("<uuid:public_id>/", views.study_detail, name="detail"),
+]

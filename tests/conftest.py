@@ -1,0 +1,76 @@
+"""Shared fixtures: an owner, a member, a read-only member, an outsider and a guest."""
+
+import pytest
+
+from tests.factories import (
+    OrganisationFactory,
+    StudyFactory,
+    UserFactory,
+    WorklistFactory,
+    add_to_worklist,
+    grant,
+)
+
+MEMBER_PERMISSIONS = ("view_studies", "upload_studies", "share_study", "share_with_users")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media_and_outbox(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture
+def organisation(db):
+    return OrganisationFactory(name="St Elsewhere")
+
+
+@pytest.fixture
+def worklist(organisation):
+    return WorklistFactory(organisation=organisation, name="Radiology", kind="location")
+
+
+@pytest.fixture
+def owner(worklist):
+    """Holds every product permission on `worklist`."""
+    user = UserFactory(username="owner", organisation=worklist.organisation)
+    grant(user, worklist)
+    return user
+
+
+@pytest.fixture
+def member(worklist):
+    user = UserFactory(username="member", organisation=worklist.organisation)
+    grant(user, worklist, *MEMBER_PERMISSIONS)
+    return user
+
+
+@pytest.fixture
+def read_only(worklist):
+    """May view and search the worklist, nothing more."""
+    user = UserFactory(username="readonly", organisation=worklist.organisation)
+    grant(user, worklist, "view_studies")
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """A user of another organisation with no membership of `worklist`."""
+    return UserFactory(username="outsider", organisation=OrganisationFactory(name="Elsewhere Clinic"))
+
+
+@pytest.fixture
+def study(worklist):
+    study = StudyFactory()
+    add_to_worklist(study, worklist)
+    return study
+
+
+@pytest.fixture
+def login(client):
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login

@@ -1,0 +1,112 @@
+"""factory_boy factories and small builders shared by every test module."""
+
+import datetime
+
+import factory
+from django.contrib.auth import get_user_model
+
+from accounts.models import Organisation, Partnership
+from studies.models import Instance, Series, Study, WorklistEntry
+from worklists import services as worklist_services
+from worklists.models import PRODUCT_PERMISSION_CODENAMES, Role, Worklist, product_permissions
+
+PASSWORD = "correct-horse-battery"
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organisation
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Hospital {n}")
+    time_zone = "Europe/London"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    organisation = factory.SubFactory(OrganisationFactory)
+    password = factory.django.Password(PASSWORD)
+
+
+class WorklistFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Worklist
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    kind = Worklist.Kind.LOCATION
+    name = factory.Sequence(lambda n: f"Ward {n}")
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+
+    study_instance_uid = factory.Sequence(lambda n: f"1.2.826.0.1.3680043.10.1.{n}")
+    patient_name = factory.Sequence(lambda n: f"Doe^Jane{n}")
+    patient_id = factory.Sequence(lambda n: f"PID{n:05d}")
+    patient_birth_date = datetime.date(1970, 5, 17)
+    patient_sex = "F"
+    study_date = datetime.date(2024, 3, 1)
+    study_description = "CT chest"
+    accession_number = factory.Sequence(lambda n: f"ACC{n:06d}")
+    modalities_in_study = "CT"
+    number_of_series = 1
+    number_of_instances = 1
+
+
+class SeriesFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Series
+
+    study = factory.SubFactory(StudyFactory)
+    series_instance_uid = factory.Sequence(lambda n: f"1.2.826.0.1.3680043.10.2.{n}")
+    modality = "CT"
+    series_number = 1
+    series_description = "Axial"
+    number_of_instances = 1
+
+
+class InstanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Instance
+
+    series = factory.SubFactory(SeriesFactory)
+    sop_instance_uid = factory.Sequence(lambda n: f"1.2.826.0.1.3680043.10.3.{n}")
+    instance_number = 1
+    rows = 64
+    columns = 64
+    file = factory.django.FileField(filename="x.dcm", data=b"not used by metadata tests")
+
+
+def role_with(*codenames: str, name: str | None = None) -> Role:
+    """A role holding exactly these product permissions (all of them when none are given)."""
+    codenames = codenames or tuple(PRODUCT_PERMISSION_CODENAMES)
+    role, _ = Role.objects.get_or_create(name=name or "+".join(sorted(codenames)))
+    role.permissions.set(product_permissions().filter(codename__in=codenames))
+    worklist_services.role_sync_permissions(role=role)
+    return role
+
+
+def grant(user, worklist: Worklist, *codenames: str) -> None:  # type: ignore[no-untyped-def]
+    """Make `user` a member of `worklist` with a role holding these permissions."""
+    worklist_services.membership_grant(
+        actor=None, user=user, worklist=worklist, role=role_with(*codenames)
+    )
+
+
+def add_to_worklist(study: Study, worklist: Worklist, **kwargs) -> WorklistEntry:  # type: ignore[no-untyped-def]
+    return WorklistEntry.objects.get_or_create(worklist=worklist, study=study, defaults=kwargs)[0]
+
+
+def partnership(from_organisation: Organisation, to_organisation: Organisation) -> Partnership:
+    return Partnership.objects.get_or_create(
+        from_organisation=from_organisation, to_organisation=to_organisation
+    )[0]
