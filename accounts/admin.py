@@ -31,13 +31,21 @@ class PartnershipAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ["username", "email", "first_name", "last_name", "organisation", "is_active", "is_staff"]
+    list_display = [
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "organisation",
+        "is_active",
+        "is_staff",
+    ]
     list_filter = ["organisation", "is_active", "is_staff", "is_superuser"]
     search_fields = ["username", "email", "first_name", "last_name", "organisation__name"]
     list_select_related = ["organisation"]
     autocomplete_fields = ["organisation"]
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Cimar Share", {"fields": ("organisation", "title")}),
     )
     add_fieldsets = (

@@ -28,7 +28,9 @@ def audit_login_failed(sender: Any, credentials: dict, request: Any = None, **kw
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def give_new_user_a_personal_worklist(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+def give_new_user_a_personal_worklist(
+    sender: Any, instance: Any, created: bool, **kwargs: Any
+) -> None:
     # A signal, not a service call, because users are created in many places Django owns
     # (admin, createsuperuser, fixtures); every one of them must get a personal worklist.
     if created and not kwargs.get("raw"):

@@ -6,7 +6,14 @@ from .models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "outcome", "actor_label", "study_instance_uid", "ip_address"]
+    list_display = [
+        "created_at",
+        "action",
+        "outcome",
+        "actor_label",
+        "study_instance_uid",
+        "ip_address",
+    ]
     list_filter = ["action", "outcome", "created_at"]
     search_fields = ["actor_label", "study_instance_uid", "ip_address", "guest_link_id"]
     date_hierarchy = "created_at"

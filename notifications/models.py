@@ -16,7 +16,9 @@ class OutboundMessage(models.Model):
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     recipient = models.CharField(max_length=254)
-    template = models.CharField(max_length=100, help_text="Template name under templates/emails or templates/sms.")
+    template = models.CharField(
+        max_length=100, help_text="Template name under templates/emails or templates/sms."
+    )
     context = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True

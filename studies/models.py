@@ -35,7 +35,8 @@ class Study(models.Model):
         ordering = ["-study_date", "-study_time", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.patient_name or 'Unknown'} {self.study_date or ''} {self.study_description}".strip()
+        date = self.study_date or ""
+        return f"{self.patient_name or 'Unknown'} {date} {self.study_description}".strip()
 
     @property
     def modalities(self) -> list[str]:

@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -6,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from worklists.models import Membership
 from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .models import Study
@@ -24,6 +26,8 @@ def get_study_for_user(user, public_id):  # type: ignore[no-untyped-def]
         .order_by("kind", "name")
     )
     if not worklists:
+        if Membership.objects.filter(user=user, worklist__entries__study=study).exists():
+            raise PermissionDenied("Your role does not allow viewing studies in this worklist.")
         raise Http404("No such study.")
     return study, worklists
 

@@ -57,7 +57,9 @@ def read_only(worklist):
 @pytest.fixture
 def outsider(db):
     """A user of another organisation with no membership of `worklist`."""
-    return UserFactory(username="outsider", organisation=OrganisationFactory(name="Elsewhere Clinic"))
+    return UserFactory(
+        username="outsider", organisation=OrganisationFactory(name="Elsewhere Clinic")
+    )
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ class WorklistAdmin(GuardedModelAdmin):
     inlines = [MembershipInline]
     actions = ["regenerate_share_codes"]
 
-    def save_formset(self, request: HttpRequest, form: ModelForm, formset: Any, change: bool) -> None:
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: Any, change: bool
+    ) -> None:
         # Memberships go through the service so the user's guardian group follows the role.
         instances = formset.save(commit=False)
         for membership in formset.deleted_objects:
@@ -41,8 +43,12 @@ class WorklistAdmin(GuardedModelAdmin):
     @admin.action(description="Regenerate share codes of the selected worklists")
     def regenerate_share_codes(self, request: HttpRequest, queryset: QuerySet[Worklist]) -> None:
         for worklist in queryset:
-            services.worklist_regenerate_share_code(actor=request.user, worklist=worklist, request=request)
-        self.message_user(request, f"New share codes for {queryset.count()} worklist(s).", messages.SUCCESS)
+            services.worklist_regenerate_share_code(
+                actor=request.user, worklist=worklist, request=request
+            )
+        self.message_user(
+            request, f"New share codes for {queryset.count()} worklist(s).", messages.SUCCESS
+        )
 
 
 @admin.register(Role)
@@ -56,7 +62,9 @@ class RoleAdmin(admin.ModelAdmin):
             kwargs["queryset"] = product_permissions().order_by("name")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
         super().save_related(request, form, formsets, change)
         services.role_save(actor=request.user, role=form.instance, request=request)
 
@@ -69,7 +77,9 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "worklist", "role"]
     autocomplete_fields = ["user", "worklist"]
 
-    def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool
+    ) -> None:
         services.membership_save(actor=request.user, membership=obj, request=request)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:

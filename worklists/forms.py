@@ -10,7 +10,9 @@ class StudySearchForm(forms.Form):
         label="Search",
         required=False,
         max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, patient ID, accession or text"}),
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Name, patient ID, accession or text"}
+        ),
     )
     modality = forms.ChoiceField(
         label="Modality", required=False, choices=[("", "Any")] + [(m, m) for m in MODALITIES]
@@ -18,7 +20,9 @@ class StudySearchForm(forms.Form):
     date_from = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     sort = forms.ChoiceField(
         label="Sort",
         required=False,

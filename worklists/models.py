@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
@@ -8,7 +9,7 @@ from django.db.models import Q
 from . import sharecodes
 
 # The product's permissions, checked per worklist through django-guardian.
-PRODUCT_PERMISSIONS: list[tuple[str, str]] = [
+PRODUCT_PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_studies", "Studies: view and search studies list"),
     ("upload_studies", "Studies: upload studies"),
     ("share_study", "Studies: share study"),
@@ -141,3 +142,6 @@ class RoleGroup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["worklist", "role"], name="one_group_per_worklist_role")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.role} on {self.worklist}"

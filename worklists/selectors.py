@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 

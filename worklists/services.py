@@ -20,7 +20,9 @@ from .models import Membership, Role, RoleGroup, Worklist
 
 
 def _role_group(worklist: Worklist, role: Role) -> Group:
-    role_group = RoleGroup.objects.filter(worklist=worklist, role=role).select_related("group").first()
+    role_group = (
+        RoleGroup.objects.filter(worklist=worklist, role=role).select_related("group").first()
+    )
     if role_group is not None:
         return role_group.group
     group = Group.objects.create(name=f"worklist {worklist.public_id} role {role.pk}")
@@ -69,7 +71,10 @@ def role_save(*, actor: Any, role: Role, request: Any = None) -> Role:
         action=AuditEvent.Action.ROLE_CHANGED,
         actor=actor,
         request=request,
-        details={"role": role.name, "permissions": sorted(p.codename for p in role.permissions.all())},
+        details={
+            "role": role.name,
+            "permissions": sorted(p.codename for p in role.permissions.all()),
+        },
     )
     return role
 

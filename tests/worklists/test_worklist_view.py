@@ -55,8 +55,12 @@ def test_search_by_name_id_and_accession(login, read_only, worklist):
 def test_modality_and_date_filters(login, read_only, worklist):
     import datetime
 
-    ct = StudyFactory(modalities_in_study="CT", study_date=datetime.date(2024, 1, 10), patient_id="CT-1")
-    mr = StudyFactory(modalities_in_study="MR SR", study_date=datetime.date(2023, 6, 1), patient_id="MR-1")
+    ct = StudyFactory(
+        modalities_in_study="CT", study_date=datetime.date(2024, 1, 10), patient_id="CT-1"
+    )
+    mr = StudyFactory(
+        modalities_in_study="MR SR", study_date=datetime.date(2023, 6, 1), patient_id="MR-1"
+    )
     for study in (ct, mr):
         add_to_worklist(study, worklist)
     client = login(read_only)
@@ -72,7 +76,9 @@ def test_bad_filter_input_is_a_clear_message_not_an_error(login, read_only, work
     assert "Enter a valid date." in response.content.decode()
 
 
-def test_query_count_does_not_grow_with_rows(login, read_only, worklist, django_assert_max_num_queries):
+def test_query_count_does_not_grow_with_rows(
+    login, read_only, worklist, django_assert_max_num_queries
+):
     client = login(read_only)
     add_to_worklist(StudyFactory(), worklist)
     with django_assert_max_num_queries(12) as few:

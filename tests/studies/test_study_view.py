@@ -1,0 +1,70 @@
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from tests.factories import StudyFactory, UserFactory, WorklistFactory, add_to_worklist, grant
+
+pytestmark = pytest.mark.django_db
+
+
+def url(study, worklist=None):
+    base = reverse("studies:detail", args=[study.public_id])
+    return f"{base}?worklist={worklist.public_id}" if worklist else base
+
+
+def test_member_sees_metadata_and_the_worklists(login, read_only, worklist, study):
+    response = login(read_only).get(url(study, worklist))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert study.accession_number in body
+    assert study.study_instance_uid in body
+    assert "Radiology" in body
+
+
+def test_opening_a_study_is_audited(login, read_only, study):
+    login(read_only).get(url(study))
+    event = AuditEvent.objects.get(action=AuditEvent.Action.STUDY_OPENED)
+    assert event.actor == read_only
+    assert event.study_instance_uid == study.study_instance_uid
+    assert event.ip_address == "127.0.0.1"
+
+
+def test_outsider_gets_404(login, outsider, study):
+    assert login(outsider).get(url(study)).status_code == 404
+
+
+def test_unknown_study_gets_404(login, read_only, study):
+    other = StudyFactory()  # exists, but in no worklist of the user
+    assert login(read_only).get(url(other)).status_code == 404
+
+
+def test_member_without_view_permission_gets_403(login, worklist, study):
+    uploader = UserFactory(organisation=worklist.organisation)
+    grant(uploader, worklist, "upload_studies")
+    assert login(uploader).get(url(study)).status_code == 403
+
+
+def test_post_is_not_allowed(login, read_only, study):
+    assert login(read_only).post(url(study)).status_code == 405
+
+
+def test_priors_are_listed_from_the_same_worklist_only(login, read_only, worklist, organisation):
+    import datetime
+
+    current = StudyFactory(patient_id="P1", study_date=datetime.date(2024, 5, 1))
+    prior = StudyFactory(
+        patient_id="P1", study_date=datetime.date(2022, 1, 1), study_description="Old CT"
+    )
+    elsewhere = StudyFactory(
+        patient_id="P1", study_date=datetime.date(2021, 1, 1), study_description="Hidden CT"
+    )
+    later = StudyFactory(
+        patient_id="P1", study_date=datetime.date(2025, 1, 1), study_description="Later CT"
+    )
+    for study in (current, prior, later):
+        add_to_worklist(study, worklist)
+    add_to_worklist(elsewhere, WorklistFactory(organisation=organisation))
+    body = login(read_only).get(url(current, worklist)).content.decode()
+    assert "Old CT" in body
+    assert "Hidden CT" not in body
+    assert "Later CT" not in body
