@@ -82,7 +82,9 @@ def test_upload_files_shows_the_report(login, member, worklist, files, settings)
 
 
 def test_upload_zip_and_folder_together_and_again(login, member, worklist, tmp_path, files):
-    archive = SimpleUploadedFile("cd.zip", zip_bytes({f"DICOM/{p.name}": p.read_bytes() for p in files[:2]}))
+    archive = SimpleUploadedFile(
+        "cd.zip", zip_bytes({f"DICOM/{p.name}": p.read_bytes() for p in files[:2]})
+    )
     client = login(member)
     response = client.post(url(worklist), {"files": [archive], "folder": uploads(files[2:])})
     assert response.status_code == 200
@@ -145,5 +147,7 @@ def test_upload_needs_the_permission_on_this_worklist_not_another(login, worklis
 
     user = UserFactory(organisation=worklist.organisation)
     grant(user, worklist, "view_studies")
-    grant(user, WorklistFactory(organisation=worklist.organisation), "view_studies", "upload_studies")
+    grant(
+        user, WorklistFactory(organisation=worklist.organisation), "view_studies", "upload_studies"
+    )
     assert login(user).post(url(worklist), {"files": uploads(files)}).status_code == 403
