@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,9 @@ from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
-    generate_uid,
 )
 
-__all__ = ["KINDS", "Patient", "write_study"]
+__all__ = ["KINDS", "Patient", "study_uid", "write_study"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def write_study(
     if len(sizes) != series_count or min(sizes) < 16:
         raise ValueError("Give one size (at least 16) or one per series.")
 
-    key = uid_key or generate_uid()
+    key = uid_key or uuid.uuid4().hex
     uid = _uid_maker(key)
     fov, spacing, body_part, default_description = _BODY[kind]
     study = _study_dataset(
@@ -200,12 +200,22 @@ def write_study(
     return paths
 
 
+def study_uid(uid_key: str) -> str:
+    """The StudyInstanceUID that `write_study(..., uid_key=uid_key)` writes."""
+    return _uid_maker(uid_key)("study")
+
+
 # ---------------------------------------------------------------------------- datasets
 
 
+_UID_NAMESPACE = uuid.UUID("8f0b6a52-3c1e-5d4a-9b7e-2f6c1d0e4a93")
+
+
 def _uid_maker(key: str):  # type: ignore[no-untyped-def]
+    """UUID-derived UIDs (2.25.<128-bit integer>, DICOM PS3.5 B.2), the same for the same key."""
+
     def uid(part: str) -> str:
-        return generate_uid(prefix=None, entropy_srcs=["cimar-synthetic", key, part])
+        return f"2.25.{uuid.uuid5(_UID_NAMESPACE, f'{key}/{part}').int}"
 
     return uid
 

@@ -133,3 +133,14 @@ def test_rejects_a_file_over_the_size_limit(files, settings):
 
 def test_unreadable_path(tmp_path):
     assert reason(tmp_path / "missing.dcm") == "The file could not be read."
+
+
+def test_synthetic_studies_are_deterministic_for_a_key(tmp_path):
+    from studies.synthetic import study_uid
+
+    first = small_study(tmp_path / "a", key="same")
+    second = small_study(tmp_path / "b", key="same")
+    other = small_study(tmp_path / "c", key="other")
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    assert parse_dicom(first[0]).study_instance_uid == study_uid("same")
+    assert parse_dicom(other[0]).study_instance_uid != study_uid("same")
