@@ -307,3 +307,63 @@ def test_file_objects_and_progress(tmp_path, worklist):
 def test_missing_path_is_reported(tmp_path, worklist):
     report = ingest(worklist, [tmp_path / "nowhere"])
     assert report.rejected == [(str(tmp_path / "nowhere"), "No such file or folder.")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_ingests_of_one_study_keep_rows_files_and_counts_right(
+    tmp_path, settings, worklist, monkeypatch
+):
+    import threading
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: concurrent writers and row locks")
+    files = small_study(tmp_path / "in", series_count=2, slices=5)
+    original = services._recount
+    spans = []
+
+    def slow_recount(study, series):
+        # Hold the transaction open after counting: without the study lock the two writers
+        # would overlap here and one would count from a stale snapshot.
+        start = time.monotonic()
+        original(study, series)
+        time.sleep(0.05)
+        spans.append((start, time.monotonic()))
+
+    monkeypatch.setattr(services, "_recount", slow_recount)
+    barrier = threading.Barrier(2)
+    reports, errors = [], []
+
+    def run(paths):
+        try:
+            barrier.wait()
+            reports.append(study_ingest_paths(actor=None, worklist=worklist, paths=paths))
+        except Exception as error:  # surfaced below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(files,)),
+        threading.Thread(target=run, args=(list(reversed(files)),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    spans.sort()
+    assert all(
+        end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)
+    )
+    assert sum(r.imported for r in reports) == 10
+    assert sum(r.already_present for r in reports) == 10
+    study = Study.objects.get()
+    assert (study.number_of_series, study.number_of_instances) == (2, 10)
+    assert sorted(Series.objects.values_list("number_of_instances", flat=True)) == [5, 5]
+    assert WorklistEntry.objects.count() == 1
+    assert len(stored_files(settings.MEDIA_ROOT)) == Instance.objects.count() == 10
