@@ -25,7 +25,7 @@ class MultipleFileField(forms.FileField):
 
 
 class StudyUploadForm(forms.Form):
-    files = MultipleFileField(
+    dicom_files = MultipleFileField(
         label="DICOM files or zip archives",
         help_text="Choose any number of DICOM files and zip archives of them.",
     )
@@ -37,11 +37,11 @@ class StudyUploadForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if not cleaned.get("files") and not cleaned.get("folder"):
+        if not cleaned.get("dicom_files") and not cleaned.get("folder"):
             raise forms.ValidationError("Choose at least one file, zip archive or folder.")
         return cleaned
 
     def uploads(self) -> list[tuple[str, UploadedFile]]:
         """(display name, file) for the ingest service."""
-        chosen = [*self.cleaned_data["files"], *self.cleaned_data["folder"]]
+        chosen = [*self.cleaned_data["dicom_files"], *self.cleaned_data["folder"]]
         return [(upload.name or "upload", upload) for upload in chosen]

@@ -72,6 +72,25 @@ def study_ingest(
     SOP Instance UID. Every rejected file is reported with its reason. `progress` is called
     with each file's name once it has been handled.
     """
+    return _run(
+        actor=actor,
+        worklist=worklist,
+        files=files,
+        source=source,
+        request=request,
+        progress=progress,
+    )
+
+
+def _run(
+    *,
+    actor: Any,
+    worklist: Worklist,
+    files: Iterable[tuple[str, FileSource | DicomRejected]],
+    source: str,
+    request: HttpRequest | None,
+    progress: Progress | None,
+) -> IngestReport:
     if actor is not None and not user_has_worklist_perm(actor, "upload_studies", worklist):
         raise PermissionDenied("Your role on this worklist does not allow uploading studies.")
     ingest = _Ingest(actor=actor, worklist=worklist, source=source)
@@ -96,7 +115,7 @@ def study_ingest_paths(
     progress: Progress | None = None,
 ) -> IngestReport:
     """`study_ingest` for files, folders (walked recursively) and zip archives on disk."""
-    return study_ingest(
+    return _run(
         actor=actor,
         worklist=worklist,
         files=_walk(paths),
@@ -132,7 +151,7 @@ def ingest_file_count(paths: Iterable[str | os.PathLike[str]]) -> int:
 Candidate = Path | IO[bytes] | DicomRejected
 
 
-def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Candidate]]:
+def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path | DicomRejected]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -155,7 +174,7 @@ def _skipped(name: str) -> bool:
     return "__MACOSX" in parts or base.startswith("._") or base in _JUNK_NAMES
 
 
-def _expand(name: str, item: Candidate | str | os.PathLike[str]) -> Iterator[tuple[str, Candidate]]:
+def _expand(name: str, item: FileSource | DicomRejected) -> Iterator[tuple[str, Candidate]]:
     """One input as the files to ingest: itself, or each member of a zip archive."""
     if isinstance(item, DicomRejected):
         yield name, item
@@ -343,7 +362,7 @@ class _Ingest:
                     content = File(content)
                 # The storage name comes from instance_upload_to: nothing from the upload.
                 instance.file.save("instance.dcm", content, save=False)
-                stored_name = instance.file.name
+                stored_name = instance.file.name or ""
                 instance.save()
                 _recount(study, series)
                 self._ensure_in_worklist(study.pk)

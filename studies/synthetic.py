@@ -53,7 +53,8 @@ DEFAULT_PATIENT = Patient("Synthetic^Sam", "SYN0001", dt.date(1970, 5, 17), "O")
 
 # (modality, kind) -> what the series of one study are, in order. Each series is
 # (description, CT kernel or MR sequence, window presets as ((centre, width, name), ...) or None).
-_SERIES = {
+Windows = tuple[tuple[int, int, str], ...] | None
+_SERIES: dict[tuple[str, str], list[tuple[str, str, Windows]]] = {
     ("CT", "chest"): [
         ("Axial 5mm mediastinum", "soft", ((40, 400, "MEDIASTINUM"), (-600, 1500, "LUNG"))),
         ("Axial 5mm lung", "lung", ((-600, 1500, "LUNG"), (40, 400, "MEDIASTINUM"))),
@@ -191,7 +192,7 @@ def write_study(
             zn = z / max(top, spacing) if slices > 1 else 0.0  # -1 (feet) .. +1 (head)
             labels = anatomy.slice(x, zn, lesion_mm)
             if modality == "CT":
-                _ct_pixels(ds, labels, flavour, windows, rng)
+                _ct_pixels(ds, labels, flavour, windows or ((40, 400, "SOFT TISSUE"),), rng)
             else:
                 _mr_pixels(ds, labels, flavour, x, rng)
             path = series_folder / f"IM{index + 1:04d}.dcm"

@@ -33,7 +33,7 @@ def test_outsider_gets_404(login, outsider, worklist):
 def test_member_without_upload_permission_gets_403(login, read_only, worklist, files):
     client = login(read_only)
     assert client.get(url(worklist)).status_code == 403
-    assert client.post(url(worklist), {"files": uploads(files)}).status_code == 403
+    assert client.post(url(worklist), {"dicom_files": uploads(files)}).status_code == 403
     assert not Instance.objects.exists()
 
 
@@ -51,7 +51,7 @@ def test_form_page(login, member, worklist):
     body = response.content.decode()
     assert response.status_code == 200
     assert 'enctype="multipart/form-data"' in body and "csrfmiddlewaretoken" in body
-    assert 'name="files"' in body and "multiple" in body and "webkitdirectory" in body
+    assert 'name="dicom_files"' in body and "multiple" in body and "webkitdirectory" in body
     assert "<progress" in body and "js/upload.js" in body
 
 
@@ -66,7 +66,7 @@ def test_worklist_page_shows_the_upload_button_only_with_the_permission(
 def test_upload_files_shows_the_report(login, member, worklist, files, settings):
     response = login(member).post(
         url(worklist),
-        {"files": [*uploads(files), SimpleUploadedFile("notes.txt", b"hello " * 100)]},
+        {"dicom_files": [*uploads(files), SimpleUploadedFile("notes.txt", b"hello " * 100)]},
     )
     body = response.content.decode()
     assert response.status_code == 200
@@ -86,18 +86,20 @@ def test_upload_zip_and_folder_together_and_again(login, member, worklist, tmp_p
         "cd.zip", zip_bytes({f"DICOM/{p.name}": p.read_bytes() for p in files[:2]})
     )
     client = login(member)
-    response = client.post(url(worklist), {"files": [archive], "folder": uploads(files[2:])})
+    response = client.post(url(worklist), {"dicom_files": [archive], "folder": uploads(files[2:])})
     assert response.status_code == 200
     assert Instance.objects.count() == 3
 
-    again = client.post(url(worklist), {"files": uploads(files)})
+    again = client.post(url(worklist), {"dicom_files": uploads(files)})
     assert '<span class="badge">3</span> already present' in again.content.decode()
     assert Instance.objects.count() == 3
 
 
 def test_script_upload_gets_only_the_report(login, member, worklist, files):
     response = login(member).post(
-        url(worklist), {"files": uploads(files)}, headers={"X-Requested-With": "XMLHttpRequest"}
+        url(worklist),
+        {"dicom_files": uploads(files)},
+        headers={"X-Requested-With": "XMLHttpRequest"},
     )
     body = response.content.decode()
     assert response.status_code == 200 and response["X-Upload-Result"] == "1"
@@ -112,7 +114,7 @@ def test_nothing_chosen_is_a_clear_400(login, member, worklist):
 
 def test_too_many_files_is_a_clear_413(login, member, worklist, files, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
-    response = login(member).post(url(worklist), {"files": uploads(files)})
+    response = login(member).post(url(worklist), {"dicom_files": uploads(files)})
     assert response.status_code == 413
     assert "more files than one upload may hold (2)" in response.content.decode()
     assert not Instance.objects.exists()
@@ -121,7 +123,7 @@ def test_too_many_files_is_a_clear_413(login, member, worklist, files, settings)
 def test_csrf_is_still_enforced(member, worklist, files):
     client = Client(enforce_csrf_checks=True)
     client.force_login(member)
-    assert client.post(url(worklist), {"files": uploads(files)}).status_code == 403
+    assert client.post(url(worklist), {"dicom_files": uploads(files)}).status_code == 403
     assert not Instance.objects.exists()
 
 
@@ -138,7 +140,7 @@ def test_uploads_stream_to_disk(login, member, worklist, files, monkeypatch):
         return original(files=files, **kwargs)
 
     monkeypatch.setattr(views, "study_ingest", spy)
-    login(member).post(url(worklist), {"files": uploads(files)})
+    login(member).post(url(worklist), {"dicom_files": uploads(files)})
     assert seen == ["TemporaryUploadedFile"] * 3
 
 
@@ -150,4 +152,4 @@ def test_upload_needs_the_permission_on_this_worklist_not_another(login, worklis
     grant(
         user, WorklistFactory(organisation=worklist.organisation), "view_studies", "upload_studies"
     )
-    assert login(user).post(url(worklist), {"files": uploads(files)}).status_code == 403
+    assert login(user).post(url(worklist), {"dicom_files": uploads(files)}).status_code == 403

@@ -41,12 +41,13 @@ ROLES = {
     RADIOGRAPHER: (["view_studies", "upload_studies"], "View, search and upload studies."),
 }
 # Worklists: (organisation, kind, name).
-ORG_DEMO = (DEMO_ORGANISATION, Worklist.Kind.ORGANISATION, DEMO_ORGANISATION)
-RADIOLOGY = (DEMO_ORGANISATION, Worklist.Kind.LOCATION, "Radiology")
-EMERGENCY = (DEMO_ORGANISATION, Worklist.Kind.LOCATION, "Emergency Department")
-NEURO_MDT = (DEMO_ORGANISATION, Worklist.Kind.GROUP, "Neuro MDT")
-ORG_PARTNER = (PARTNER_ORGANISATION, Worklist.Kind.ORGANISATION, PARTNER_ORGANISATION)
-PARTNER_IMAGING = (PARTNER_ORGANISATION, Worklist.Kind.LOCATION, "Northfield Imaging")
+WorklistKey = tuple[str, str, str]
+ORG_DEMO: WorklistKey = (DEMO_ORGANISATION, Worklist.Kind.ORGANISATION, DEMO_ORGANISATION)
+RADIOLOGY: WorklistKey = (DEMO_ORGANISATION, Worklist.Kind.LOCATION, "Radiology")
+EMERGENCY: WorklistKey = (DEMO_ORGANISATION, Worklist.Kind.LOCATION, "Emergency Department")
+NEURO_MDT: WorklistKey = (DEMO_ORGANISATION, Worklist.Kind.GROUP, "Neuro MDT")
+ORG_PARTNER: WorklistKey = (PARTNER_ORGANISATION, Worklist.Kind.ORGANISATION, PARTNER_ORGANISATION)
+PARTNER_IMAGING: WorklistKey = (PARTNER_ORGANISATION, Worklist.Kind.LOCATION, "Northfield Imaging")
 DEMO_WORKLISTS = [ORG_DEMO, RADIOLOGY, EMERGENCY, NEURO_MDT]
 PARTNER_WORKLISTS = [ORG_PARTNER, PARTNER_IMAGING]
 
@@ -58,7 +59,7 @@ class DemoUser:
     first_name: str
     last_name: str
     organisation: str
-    grants: tuple[tuple[tuple[str, str, str], str], ...] = ()  # (worklist, role)
+    grants: tuple[tuple[WorklistKey, str], ...] = ()  # (worklist, role)
     superuser: bool = False
 
 
@@ -114,7 +115,7 @@ class DemoStudy:
 
 
 # Each patient with a current study and one to three priors, all in one worklist.
-PATIENTS: list[tuple[Patient, tuple[str, str, str], list[DemoStudy]]] = [
+PATIENTS: list[tuple[Patient, WorklistKey, list[DemoStudy]]] = [
     (
         Patient("Whitfield^Eleanor", "CDH100234", dt.date(1956, 4, 12), "F"),
         RADIOLOGY,
@@ -194,7 +195,7 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------ accounts
 
     @transaction.atomic
-    def _accounts(self) -> dict[tuple[str, str, str], Worklist]:
+    def _accounts(self) -> dict[WorklistKey, Worklist]:
         organisations = {
             name: Organisation.objects.get_or_create(name=name)[0]
             for name in (DEMO_ORGANISATION, PARTNER_ORGANISATION)
@@ -202,7 +203,7 @@ class Command(BaseCommand):
         demo, partner = organisations[DEMO_ORGANISATION], organisations[PARTNER_ORGANISATION]
         for a, b in ((demo, partner), (partner, demo)):
             Partnership.objects.get_or_create(from_organisation=a, to_organisation=b)
-        worklists = {}
+        worklists: dict[WorklistKey, Worklist] = {}
         for key in [*DEMO_WORKLISTS, *PARTNER_WORKLISTS]:
             organisation_name, kind, name = key
             lookup = {"organisation": organisations[organisation_name], "kind": kind}
@@ -220,7 +221,7 @@ class Command(BaseCommand):
 
     def _studies(
         self,
-        worklists: dict[tuple[str, str, str], Worklist],
+        worklists: dict[WorklistKey, Worklist],
         *,
         slices: int | None,
         size: int | None,
