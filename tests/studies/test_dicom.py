@@ -144,3 +144,17 @@ def test_synthetic_studies_are_deterministic_for_a_key(tmp_path):
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     assert parse_dicom(first[0]).study_instance_uid == study_uid("same")
     assert parse_dicom(other[0]).study_instance_uid != study_uid("same")
+
+
+def test_deflated_transfer_syntax(files, tmp_path):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(files[0])
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    target = tmp_path / "deflated.dcm"
+    ds.save_as(target, enforce_file_format=True)
+    parsed = parse_dicom(target)
+    assert parsed.transfer_syntax_uid == DeflatedExplicitVRLittleEndian
+    assert parsed.rows == 32
+    data = target.read_bytes()
+    assert "truncated" in reason(io.BytesIO(data[: len(data) // 2]))
