@@ -117,6 +117,7 @@ def _upload_page(
             "report": report,
             "error": error,
             "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+            "partial": partial,
         },
         status=status,
     )

@@ -107,9 +107,12 @@ def test_script_upload_gets_only_the_report(login, member, worklist, files):
 
 
 def test_nothing_chosen_is_a_clear_400(login, member, worklist):
+    message = "Choose at least one file, zip archive or folder."
     response = login(member).post(url(worklist), {})
     assert response.status_code == 400
-    assert "Choose at least one file, zip archive or folder." in response.content.decode()
+    assert response.content.decode().count(message) == 1
+    script = login(member).post(url(worklist), {}, headers={"X-Requested-With": "XMLHttpRequest"})
+    assert script.status_code == 400 and message in script.content.decode()
 
 
 def test_too_many_files_is_a_clear_413(login, member, worklist, files, settings):
