@@ -7,6 +7,7 @@ The studies are synthetic (studies.synthetic) and go in through the ingest servi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import tempfile
 import time
@@ -182,6 +183,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, slices: int | None, size: int | None, **options: Any) -> None:
         started = time.monotonic()
+        logging.getLogger("studies.services").setLevel(logging.WARNING)  # one line per study here
         worklists = self._accounts()
         made = self._studies(worklists, slices=slices, size=size)
         self.stdout.write(
