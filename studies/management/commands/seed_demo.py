@@ -183,9 +183,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, slices: int | None, size: int | None, **options: Any) -> None:
         started = time.monotonic()
-        logging.getLogger("studies.services").setLevel(logging.WARNING)  # one line per study here
         worklists = self._accounts()
-        made = self._studies(worklists, slices=slices, size=size)
+        ingest_log = logging.getLogger("studies.services")
+        level = ingest_log.level
+        ingest_log.setLevel(logging.WARNING)  # this command prints its own line per study
+        try:
+            made = self._studies(worklists, slices=slices, size=size)
+        finally:
+            ingest_log.setLevel(level)
         self.stdout.write(
             f"Demo data ready in {time.monotonic() - started:.1f} s"
             + (f" ({made} studies generated)." if made else " (nothing to add).")
