@@ -6,4 +6,5 @@ app_name = "studies"
 
 urlpatterns = [
     path("<uuid:public_id>/", views.study_detail, name="detail"),
+    path("upload/<uuid:worklist_public_id>/", views.study_upload, name="upload"),
 ]

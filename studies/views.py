@@ -1,17 +1,24 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, TooManyFilesSent
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from worklists.models import Membership
+from worklists.access import get_worklist_for_user
+from worklists.models import Membership, Worklist
 from worklists.selectors import worklist_permissions, worklists_for_user
 
+from .forms import StudyUploadForm
 from .models import Study
 from .selectors import study_priors, study_series
+from .services import IngestReport, study_ingest
 
 
 def get_study_for_user(user, public_id):  # type: ignore[no-untyped-def]
@@ -58,3 +65,64 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "perms_here": worklist_permissions(request.user, worklist),
         },
     )
+
+
+# CSRF is checked inside, by _study_upload: Django's middleware would read the POST body first
+# and answer a request over DATA_UPLOAD_MAX_NUMBER_FILES with a bare 400 instead of the message.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@login_required
+def study_upload(request: HttpRequest, worklist_public_id: str) -> HttpResponse:
+    worklist = get_worklist_for_user(request.user, worklist_public_id, need="upload_studies")
+    request.upload_handlers = [TemporaryFileUploadHandler(request)]  # every file streams to disk
+    try:
+        return _study_upload(request, worklist)
+    except TooManyFilesSent:
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        error = (
+            f"That is more files than one upload may hold ({limit}). "
+            "Put them in a zip archive, or upload them in parts."
+        )
+        return _upload_page(request, worklist, StudyUploadForm(), error=error, status=413)
+
+
+@csrf_protect
+def _study_upload(request: HttpRequest, worklist: Worklist) -> HttpResponse:
+    if request.method != "POST":
+        return _upload_page(request, worklist, StudyUploadForm())
+    form = StudyUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _upload_page(request, worklist, form, status=400)
+    report = study_ingest(
+        actor=request.user, worklist=worklist, files=form.uploads(), request=request
+    )
+    return _upload_page(request, worklist, StudyUploadForm(), report=report)
+
+
+def _upload_page(
+    request: HttpRequest,
+    worklist: Worklist,
+    form: StudyUploadForm,
+    *,
+    report: IngestReport | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The whole page, or only the result panel for the page's own script (upload.js)."""
+    partial = request.headers.get("X-Requested-With") == "XMLHttpRequest"
+    response = render(
+        request,
+        "studies/_upload_result.html" if partial else "studies/upload.html",
+        {
+            "worklist": worklist,
+            "form": form,
+            "report": report,
+            "error": error,
+            "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+            "partial": partial,
+        },
+        status=status,
+    )
+    response["X-Upload-Result"] = "1"
+    patch_vary_headers(response, ["X-Requested-With"])
+    return response
