@@ -5,5 +5,7 @@ from django.utils.module_loading import import_string
 
 
 def send_sms(to: str, text: str) -> None:
-    backend = import_string(getattr(settings, "SMS_BACKEND", "notifications.sms_backends.ConsoleBackend"))
+    backend = import_string(
+        getattr(settings, "SMS_BACKEND", "notifications.sms_backends.ConsoleBackend")
+    )
     backend().send(to, text)
