@@ -20,7 +20,10 @@ def chest_group(organisation):
 @pytest.fixture
 def colleague(organisation):
     return UserFactory(
-        username="colleague", organisation=organisation, first_name="Ada", last_name="Lovelace",
+        username="colleague",
+        organisation=organisation,
+        first_name="Ada",
+        last_name="Lovelace",
         email="ada@example.org",
     )
 
@@ -30,7 +33,9 @@ def partner():
     """Another organisation with its inbox worklist and one member who may view it."""
     organisation = OrganisationFactory(name="Partner Hospital")
     inbox = WorklistFactory(organisation=organisation, kind="organisation", name="Partner inbox")
-    reader = UserFactory(username="partner-reader", organisation=organisation, email="reader@partner.example")
+    reader = UserFactory(
+        username="partner-reader", organisation=organisation, email="reader@partner.example"
+    )
     grant(reader, inbox, "view_studies")
     return organisation
 

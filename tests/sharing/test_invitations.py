@@ -22,7 +22,10 @@ STRONG = "Tulip-orbit-9-lantern"
 def invite(actor, study, worklist, email="new.doc@clinic.example"):
     with TestCase.captureOnCommitCallbacks(execute=True):
         study_share(
-            actor=actor, study=study, source_worklist=worklist, targets=[ShareTarget("email", email)]
+            actor=actor,
+            study=study,
+            source_worklist=worklist,
+            targets=[ShareTarget("email", email)],
         )
     return Invitation.objects.filter(study=study, email=email.lower()).latest("created_at")
 
@@ -38,7 +41,9 @@ def register(client, url, **overrides):
     return client.post(url, {**data, **overrides})
 
 
-def test_invitation_end_to_end_register_and_land_on_the_personal_worklist(client, owner, worklist, study):
+def test_invitation_end_to_end_register_and_land_on_the_personal_worklist(
+    client, owner, worklist, study
+):
     invite(owner, study, worklist)
     url = link_in_last_email()
 
@@ -53,7 +58,9 @@ def test_invitation_end_to_end_register_and_land_on_the_personal_worklist(client
     assert user.organisation is None and user.get_full_name() == "Nia Okafor"
     assert user.password.startswith("argon2")
     personal = user.personal_worklist
-    assert response.status_code == 302 and response["Location"] == reverse("worklists:detail", args=[personal.public_id])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "worklists:detail", args=[personal.public_id]
+    )
     # Logged in, and the study is in the personal worklist.
     listing = client.get(response["Location"]).content.decode()
     assert study.patient_id in listing
@@ -68,7 +75,9 @@ def test_invitation_end_to_end_register_and_land_on_the_personal_worklist(client
     assert client.get(url).status_code == 410
 
 
-def test_every_pending_invitation_to_the_address_is_honoured_at_once(client, owner, worklist, study):
+def test_every_pending_invitation_to_the_address_is_honoured_at_once(
+    client, owner, worklist, study
+):
     second, third = StudyFactory(), StudyFactory()
     for extra in (second, third):
         add_to_worklist(extra, worklist)
@@ -78,7 +87,9 @@ def test_every_pending_invitation_to_the_address_is_honoured_at_once(client, own
     assert len(mail.outbox) == 3
     register(client, link_in_last_email())
     user = get_user_model().objects.get(email="multi@clinic.example")
-    in_worklist = set(WorklistEntry.objects.filter(worklist__owner=user).values_list("study", flat=True))
+    in_worklist = set(
+        WorklistEntry.objects.filter(worklist__owner=user).values_list("study", flat=True)
+    )
     assert in_worklist == {study.pk, second.pk, third.pk}
     assert not Invitation.objects.filter(status="pending").exists()
 
@@ -92,7 +103,9 @@ def test_an_existing_user_who_follows_the_link_after_logging_in_gets_the_study(
     client = login(existing)
     page = client.get(url)
     assert page.status_code == 200 and "Add it to my personal worklist" in page.content.decode()
-    assert not WorklistEntry.objects.filter(worklist__owner=existing).exists()  # a GET changes nothing
+    assert not WorklistEntry.objects.filter(
+        worklist__owner=existing
+    ).exists()  # a GET changes nothing
     response = client.post(url)
     assert response.status_code == 302
     assert WorklistEntry.objects.filter(worklist__owner=existing, study=study).exists()
@@ -146,12 +159,16 @@ def test_invitation_past_its_expiry_date_is_a_clear_410(client, owner, worklist,
     import datetime
 
     invitation = invite(owner, study, worklist)
-    Invitation.objects.filter(pk=invitation.pk).update(expires_at=invitation.created_at - datetime.timedelta(days=1))
+    Invitation.objects.filter(pk=invitation.pk).update(
+        expires_at=invitation.created_at - datetime.timedelta(days=1)
+    )
     response = client.get(link_in_last_email())
     assert response.status_code == 410 and "expired" in response.content.decode()
     # A new share to the same address replaces the expired invitation.
     fresh = invite(owner, study, worklist)
-    assert fresh.pk != invitation.pk and Invitation.objects.get(pk=invitation.pk).status == "expired"
+    assert (
+        fresh.pk != invitation.pk and Invitation.objects.get(pk=invitation.pk).status == "expired"
+    )
 
 
 def test_tampered_link_is_a_clear_400(client, owner, worklist, study):
@@ -169,7 +186,10 @@ def test_tampered_link_is_a_clear_400(client, owner, worklist, study):
 def test_signed_link_to_a_missing_invitation_is_404(client):
     import uuid
 
-    assert client.get(reverse("sharing:invitation", args=[make_token(uuid.uuid4())])).status_code == 404
+    assert (
+        client.get(reverse("sharing:invitation", args=[make_token(uuid.uuid4())])).status_code
+        == 404
+    )
 
 
 def test_wrong_method_on_the_link_is_405(client, owner, worklist, study):
@@ -184,11 +204,17 @@ def revoke_url(invitation):
     return reverse("sharing:invitation_revoke", args=[invitation.public_id])
 
 
-def test_pending_invitations_are_listed_on_the_study_page_and_revocable(login, owner, worklist, study):
+def test_pending_invitations_are_listed_on_the_study_page_and_revocable(
+    login, owner, worklist, study
+):
     invitation = invite(owner, study, worklist)
     client = login(owner)
     page = client.get(reverse("studies:detail", args=[study.public_id])).content.decode()
-    assert "Pending invitations" in page and "new.doc@clinic.example" in page and revoke_url(invitation) in page
+    assert (
+        "Pending invitations" in page
+        and "new.doc@clinic.example" in page
+        and revoke_url(invitation) in page
+    )
     response = client.post(revoke_url(invitation), {"next": "/studies/x/"})
     assert response.status_code == 302
     invitation.refresh_from_db()
@@ -209,7 +235,9 @@ def test_someone_who_may_share_from_the_worklist_may_revoke(login, owner, member
     assert Invitation.objects.get().status == "revoked"
 
 
-def test_revoke_outsider_404_read_only_403_get_405(login, owner, read_only, outsider, worklist, study):
+def test_revoke_outsider_404_read_only_403_get_405(
+    login, owner, read_only, outsider, worklist, study
+):
     invitation = invite(owner, study, worklist)
     assert login(outsider).post(revoke_url(invitation)).status_code == 404
     client = login(read_only)

@@ -26,7 +26,11 @@ def share(actor, study, worklist, *targets, message=""):
     """Share and commit: the emails go out on commit, as in production."""
     with TestCase.captureOnCommitCallbacks(execute=True):
         return study_share(
-            actor=actor, study=study, source_worklist=worklist, targets=list(targets), message=message
+            actor=actor,
+            study=study,
+            source_worklist=worklist,
+            targets=list(targets),
+            message=message,
         )
 
 
@@ -47,13 +51,17 @@ def sharer_without(worklist, organisation, *missing):
 def test_share_to_a_location_adds_the_study_once_with_share_audit_and_email(
     owner, worklist, study, cardiology
 ):
-    [outcome] = share(owner, study, worklist, T("location", cardiology.public_id), message="Please review")
+    [outcome] = share(
+        owner, study, worklist, T("location", cardiology.public_id), message="Please review"
+    )
     assert outcome.status == Outcome.SHARED and outcome.label == "Cardiology"
     entry = WorklistEntry.objects.get(worklist=cardiology, study=study)
     assert entry.source == WorklistEntry.Source.SHARE and entry.added_by == owner
     share_row = entry.share
     assert (share_row.channel, share_row.source_worklist, share_row.target_worklist) == (
-        "location", worklist, cardiology
+        "location",
+        worklist,
+        cardiology,
     )
     assert share_row.message == "Please review" and share_row.shared_by == owner
     event = AuditEvent.objects.get(action="study_shared", outcome="success")
@@ -82,7 +90,10 @@ def test_share_to_a_group(owner, worklist, study, chest_group):
 
 def test_a_location_is_not_a_group(owner, worklist, study, cardiology):
     [outcome] = share(owner, study, worklist, T("group", cardiology.public_id))
-    assert outcome.status == Outcome.REFUSED and outcome.reason == "No such group in your organisation."
+    assert (
+        outcome.status == Outcome.REFUSED
+        and outcome.reason == "No such group in your organisation."
+    )
 
 
 def test_share_to_a_physician_lands_in_their_personal_worklist(owner, worklist, study, colleague):
@@ -142,11 +153,16 @@ def test_unknown_and_malformed_share_codes_say_so(owner, worklist, study):
     unknown, malformed = share(
         owner, study, worklist, T("share_code", "2345-6789"), T("share_code", "hello")
     )
-    assert unknown.status == Outcome.REFUSED and unknown.reason == "No worklist has the share code 2345-6789."
+    assert (
+        unknown.status == Outcome.REFUSED
+        and unknown.reason == "No worklist has the share code 2345-6789."
+    )
     assert malformed.status == Outcome.REFUSED and "not a share code" in malformed.reason
 
 
-def test_email_of_an_active_user_shares_into_their_personal_worklist(owner, worklist, study, colleague):
+def test_email_of_an_active_user_shares_into_their_personal_worklist(
+    owner, worklist, study, colleague
+):
     [outcome] = share(owner, study, worklist, T("email", "ADA@example.org "))
     assert outcome.status == Outcome.SHARED
     assert WorklistEntry.objects.filter(worklist__owner=colleague, study=study).exists()
@@ -155,7 +171,9 @@ def test_email_of_an_active_user_shares_into_their_personal_worklist(owner, work
 
 
 def test_email_without_account_creates_an_invitation_naming_no_patient(owner, worklist, study):
-    [outcome] = share(owner, study, worklist, T("email", "new.doc@clinic.example"), message="Jane Doe, see")
+    [outcome] = share(
+        owner, study, worklist, T("email", "new.doc@clinic.example"), message="Jane Doe, see"
+    )
     assert outcome.status == Outcome.INVITED
     invitation = Invitation.objects.get()
     assert invitation.email == "new.doc@clinic.example" and invitation.status == "pending"

@@ -18,7 +18,13 @@ urlpatterns = [
     path(
         "studies/",
         include(
-            ([*studies_urls.urlpatterns, path("upload/<uuid:public_id>/", _not_here_yet, name="upload")], "studies")
+            (
+                [
+                    *studies_urls.urlpatterns,
+                    path("upload/<uuid:public_id>/", _not_here_yet, name="upload"),
+                ],
+                "studies",
+            )
         ),
     ),
     *[pattern for pattern in real_urlpatterns if getattr(pattern, "app_name", None) != "studies"],
