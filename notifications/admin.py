@@ -35,6 +35,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         if count < len(wanted):
             self.message_user(
                 request,
-                f"{len(wanted) - count} message(s) were being sent at that moment and were left alone.",
+                f"{len(wanted) - count} message(s) were being sent at that moment "
+                "and were left alone.",
                 messages.WARNING,
             )

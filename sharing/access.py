@@ -11,7 +11,12 @@ from worklists.models import Worklist
 from worklists.selectors import worklist_permissions
 
 from .models import Invitation
-from .selectors import invitation_may_revoke, invitation_visible_to, studies_in_worklist
+from .selectors import (
+    REVOKE_DENIED,
+    invitation_may_revoke,
+    invitation_visible_to,
+    studies_in_worklist,
+)
 
 
 def get_share_source_for_user(
@@ -43,7 +48,5 @@ def get_invitation_for_user(user: Any, public_id: Any, need: str = "view") -> In
     if invitation is None or not invitation_visible_to(user, invitation):
         raise Http404("No such invitation.")
     if need == "revoke" and not invitation_may_revoke(user, invitation):
-        raise PermissionDenied(
-            "Only the person who invited, or someone who may share from that worklist, can revoke it."
-        )
+        raise PermissionDenied(REVOKE_DENIED)
     return invitation

@@ -119,7 +119,8 @@ class ShareForm(forms.Form):
         bad = [code for code in codes if not sharecodes.is_well_formed(sharecodes.normalise(code))]
         if bad:
             raise ValidationError(
-                "Not a share code: %(codes)s. Share codes have 8 letters and digits, like 7KQ2-M9XD.",
+                "Not a share code: %(codes)s. Share codes have 8 letters and digits, like "
+                "7KQ2-M9XD.",
                 params={"codes": ", ".join(bad)},
             )
         if len(codes) > MAX_TYPED_TARGETS:

@@ -15,6 +15,8 @@ from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .models import Invitation, Share
 
+NOT_A_CODE = "share codes have 8 letters and digits, like 7KQ2-M9XD"
+
 # The permission each channel needs on the source worklist, besides "share_study".
 CHANNEL_PERMISSIONS: dict[str, str] = {
     Share.Channel.ORGANISATION: "share_with_organisations",
@@ -82,7 +84,7 @@ class ShareCodePreview:
     @property
     def text(self) -> str:
         if not self.well_formed:
-            return f"“{self.code}” is not a share code: share codes have 8 letters and digits, like 7KQ2-M9XD."
+            return f"“{self.code}” is not a share code: {NOT_A_CODE}."
         if not self.found:
             return f"No worklist has the share code {self.code}."
         where = f" at {self.organisation}" if self.organisation else ""
@@ -147,6 +149,11 @@ def study_sharing(*, user: Any, study: Study, worklists: list[Worklist]) -> Stud
     for invitation in invitations:
         invitation.can_revoke = invitation_may_revoke(user, invitation)  # type: ignore[attr-defined]
     return StudySharing(shares=history, invitations=invitations)
+
+
+REVOKE_DENIED = (
+    "Only the person who invited, or someone who may share from that worklist, can revoke it."
+)
 
 
 def invitation_may_revoke(user: Any, invitation: Invitation) -> bool:

@@ -27,7 +27,13 @@ from worklists.services import personal_worklist_ensure
 
 from . import invitations as links
 from .models import Invitation, Share
-from .selectors import CHANNEL_PERMISSIONS, invitation_may_revoke, share_code_worklist
+from .selectors import (
+    CHANNEL_PERMISSIONS,
+    NOT_A_CODE,
+    REVOKE_DENIED,
+    invitation_may_revoke,
+    share_code_worklist,
+)
 
 CHANNEL_NAMES = {
     Share.Channel.ORGANISATION: "organisations",
@@ -375,7 +381,7 @@ def _resolve_share_code(actor: Any, key: str) -> _Resolved:
     code = sharecodes.normalise(key)
     if not sharecodes.is_well_formed(code):
         raise Refused(
-            "That is not a share code: share codes have 8 letters and digits, like 7KQ2-M9XD.",
+            f"That is not a share code: {NOT_A_CODE}.",
             key.strip()[:40],
         )
     shown = sharecodes.display(code)
@@ -606,9 +612,7 @@ def invitation_revoke(
 ) -> None:
     """The inviter, or someone who may share from the source worklist, withdraws an invitation."""
     if not invitation_may_revoke(actor, invitation):
-        raise PermissionDenied(
-            "Only the person who invited, or someone who may share from that worklist, can revoke it."
-        )
+        raise PermissionDenied(REVOKE_DENIED)
     revoked = Invitation.objects.filter(pk=invitation.pk, status=Invitation.Status.PENDING).update(
         status=Invitation.Status.REVOKED, revoked_at=timezone.now(), revoked_by=actor
     )
