@@ -88,10 +88,12 @@ class ShareForm(forms.Form):
             "locations": lambda: [
                 (str(w.public_id), w.name)
                 for w in selectors.organisation_worklists(actor, Worklist.Kind.LOCATION)
+                if w.pk != source_worklist.pk
             ],
             "groups": lambda: [
                 (str(w.public_id), w.name)
                 for w in selectors.organisation_worklists(actor, Worklist.Kind.GROUP)
+                if w.pk != source_worklist.pk
             ],
             "physicians": lambda: [
                 (str(u.public_id), u.display_name) for u in selectors.organisation_physicians(actor)

@@ -101,6 +101,7 @@ class _Resolved:
 # --- sharing -----------------------------------------------------------------------------
 
 
+@transaction.atomic
 def study_share(
     *,
     actor: Any,

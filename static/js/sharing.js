@@ -78,7 +78,10 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.matches("[data-share-selection]")) {
-      var chosen = form.querySelectorAll("input[name=study]:checked");
+      // form.elements includes the checkboxes tied to the form by their form="" attribute.
+      var chosen = Array.prototype.filter.call(form.elements, function (box) {
+        return box.name === "study" && box.checked;
+      });
       if (!chosen.length) {
         event.preventDefault();
         var note = document.getElementById("selection-note");
@@ -86,6 +89,8 @@
         return;
       }
       event.preventDefault();
+      var menu = document.querySelector("details.menu[open]");
+      if (menu) menu.open = false;
       var query = new URLSearchParams();
       chosen.forEach(function (box) { query.append("study", box.value); });
       open(form.action + "?" + query.toString(), event.submitter);
