@@ -10,6 +10,7 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -226,7 +227,5 @@ def messages_send_again(*, message_ids: list[int]) -> int:
         )
         for message_id in message_ids:
             # Queuing one that stayed "sending" is harmless: its claim fails.
-            transaction.on_commit(
-                lambda message_id=message_id: message_dispatch(message_id=message_id)
-            )
+            transaction.on_commit(partial(message_dispatch, message_id=message_id))
     return count

@@ -3,6 +3,7 @@
 Every rule is checked here, so a request that bypasses the dialog gets the same answers.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from .selectors import (
     share_code_worklist,
 )
 
-CHANNEL_NAMES = {
+CHANNEL_NAMES: dict[str, str] = {
     Share.Channel.ORGANISATION: "organisations",
     Share.Channel.LOCATION: "locations",
     Share.Channel.GROUP: "groups",
@@ -411,7 +412,7 @@ def _resolve_email(actor: Any, key: str) -> _Resolved:
     )
 
 
-_RESOLVERS = {
+_RESOLVERS: dict[str, Callable[[Any, str], _Resolved]] = {
     Share.Channel.ORGANISATION: _resolve_organisation,
     Share.Channel.LOCATION: _organisation_worklist_resolver(Worklist.Kind.LOCATION, "location"),
     Share.Channel.GROUP: _organisation_worklist_resolver(Worklist.Kind.GROUP, "group"),

@@ -78,7 +78,9 @@ def test_share_selected_studies_from_the_worklist_on_a_phone(
     colleague, _, _ = people
     phone = new_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     log_in(phone, live_server, "owner", PASSWORD)
-    phone.get_by_role("checkbox", name=re.compile(f"Select {re.escape(study.patient_display_name)}")).check()
+    phone.get_by_role(
+        "checkbox", name=re.compile(f"Select {re.escape(study.patient_display_name)}")
+    ).check()
     phone.get_by_text("Actions").click()
     phone.get_by_role("button", name="Share selected…").click()
     dialog = phone.get_by_role("dialog")
@@ -97,9 +99,13 @@ def test_share_selected_studies_from_the_worklist_on_a_phone(
     phone.get_by_role("dialog").wait_for(state="hidden")
 
 
-def test_without_javascript_the_share_page_works(browser, live_server, owner, worklist, study, people):
+def test_without_javascript_the_share_page_works(
+    browser, live_server, owner, worklist, study, people
+):
     colleague, _, _ = people
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
     try:
         page = context.new_page()
         log_in(page, live_server, "owner", PASSWORD)

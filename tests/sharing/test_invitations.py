@@ -31,7 +31,7 @@ def invite(actor, study, worklist, email="new.doc@clinic.example"):
 
 
 def link_in_last_email() -> str:
-    match = re.search(r"https?://[^/\s]+(/sharing/invite/[^\s]+/)", mail.outbox[-1].body)
+    match = re.search(r"https?://[^/\s]+(/sharing/invite/[^\s]+/)", str(mail.outbox[-1].body))
     assert match, mail.outbox[-1].body
     return match.group(1)
 
