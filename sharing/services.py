@@ -5,7 +5,7 @@ Every rule is checked here, so a request that bypasses the dialog gets the same 
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -99,6 +99,16 @@ class _Resolved:
     email: str = ""
 
 
+class _ShareAct(NamedTuple):
+    """Who shares which study from where, with what message: the same for every target."""
+
+    actor: Any
+    study: Study
+    source: Worklist
+    message: str
+    request: HttpRequest | None
+
+
 # --- sharing -----------------------------------------------------------------------------
 
 
@@ -115,6 +125,7 @@ def study_share(
     """Share one study from `source_worklist` to each target; one outcome per target."""
     message = (message or "").strip()[:2000]
     base_refusal = _base_refusal(actor, study, source_worklist)
+    act = _ShareAct(actor, study, source_worklist, message, request)
     outcomes = []
     seen: set[tuple[str, str]] = set()
     for target in targets:
@@ -124,7 +135,7 @@ def study_share(
         try:
             if base_refusal:
                 raise Refused(base_refusal)
-            outcome = _share_one(actor, study, source_worklist, target, message, request)
+            outcome = _share_one(act, target)
         except Refused as refusal:
             outcome = ShareOutcome(
                 target, refusal.label or target.key, Outcome.REFUSED, refusal.reason
@@ -184,14 +195,8 @@ def _base_refusal(actor: Any, study: Study, source: Worklist) -> str:
     return ""
 
 
-def _share_one(
-    actor: Any,
-    study: Study,
-    source: Worklist,
-    target: ShareTarget,
-    message: str,
-    request: HttpRequest | None,
-) -> ShareOutcome:
+def _share_one(act: _ShareAct, target: ShareTarget) -> ShareOutcome:
+    actor, study, source, message, request = act
     permission = CHANNEL_PERMISSIONS.get(target.channel)
     if permission is None:
         raise Refused("Unknown way of sharing.")
@@ -203,22 +208,15 @@ def _share_one(
             resolved.label,
         )
     if resolved.worklist is None:  # an address with no account: invite
-        return _invite(actor, study, source, target, resolved, message, request)
+        return _invite(act, target, resolved)
     organisation = resolved.worklist.organisation
     if organisation is not None and not organisation.is_active:
         raise Refused(f"{organisation} is not active.", resolved.label)
-    return _share_into(actor, study, source, target, resolved, message, request)
+    return _share_into(act, target, resolved)
 
 
-def _share_into(
-    actor: Any,
-    study: Study,
-    source: Worklist,
-    target: ShareTarget,
-    resolved: _Resolved,
-    message: str,
-    request: HttpRequest | None,
-) -> ShareOutcome:
+def _share_into(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> ShareOutcome:
+    actor, study, source, message, request = act
     worklist = resolved.worklist
     assert worklist is not None
     if WorklistEntry.objects.filter(worklist=worklist, study=study).exists():
@@ -425,15 +423,8 @@ _RESOLVERS: dict[str, Callable[[Any, str], _Resolved]] = {
 # --- invitations --------------------------------------------------------------------------
 
 
-def _invite(
-    actor: Any,
-    study: Study,
-    source: Worklist,
-    target: ShareTarget,
-    resolved: _Resolved,
-    message: str,
-    request: HttpRequest | None,
-) -> ShareOutcome:
+def _invite(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> ShareOutcome:
+    actor, study, source, message, request = act
     email, now = resolved.email, timezone.now()
     pending = Invitation.objects.filter(email=email, study=study, status=Invitation.Status.PENDING)
     if pending.filter(expires_at__gt=now).exists():
