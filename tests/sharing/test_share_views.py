@@ -292,3 +292,22 @@ def test_worklist_page_has_checkboxes_and_actions_only_with_share_study(
     assert reverse("sharing:share", args=[worklist.public_id]) in body
     body = login(read_only).get(url).content.decode()
     assert "study-selection" not in body and "Actions" not in body
+
+
+def test_admin_lists_shares_and_invitations(client, owner, worklist, study, colleague):
+    from sharing.services import ShareTarget, study_share
+
+    study_share(
+        actor=owner,
+        study=study,
+        source_worklist=worklist,
+        targets=[
+            ShareTarget("physician", str(colleague.public_id)),
+            ShareTarget("email", "n@x.example"),
+        ],
+    )
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    body = client.get(reverse("admin:sharing_share_changelist")).content.decode()
+    assert "n@x.example" in body and "Physician" in body
+    body = client.get(reverse("admin:sharing_invitation_changelist"), {"q": "n@x"}).content.decode()
+    assert "n@x.example" in body and "Pending" in body
