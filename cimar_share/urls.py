@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("studies/", include("studies.urls")),
+    path("sharing/", include("sharing.urls")),
     path("", include("worklists.urls")),
 ]
 

@@ -1,20 +1,20 @@
+"""Thin tasks: take an id, call a service. Delivery state lives in the row, not in Celery."""
+
 from celery import shared_task
 
 from . import services
 
 
-@shared_task
-def deliver_message(message_id: int) -> None:
-    message = services.message_claim(message_id=message_id)
-    if message is not None:
-        services.message_send(message=message)
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def deliver_message(self, message_id: int) -> str:  # type: ignore[no-untyped-def]
+    delivery = services.message_deliver(message_id=message_id)
+    if delivery.retry_in is not None:
+        # The row is already back to pending with its next attempt time; if this retry cannot
+        # be queued (broker down), the sweep finds the row when that time comes.
+        raise self.retry(countdown=delivery.retry_in)
+    return delivery.status
 
 
 @shared_task
-def sweep_pending() -> None:
-    from .models import OutboundMessage
-
-    for message_id in OutboundMessage.objects.filter(
-        status=OutboundMessage.Status.PENDING
-    ).values_list("pk", flat=True)[:500]:
-        deliver_message.delay(message_id)
+def sweep_pending() -> int:
+    return services.messages_sweep()

@@ -1,5 +1,9 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 
 class Share(models.Model):
@@ -45,3 +49,77 @@ class Share(models.Model):
     def __str__(self) -> str:
         target = self.target_worklist or self.target_email or "?"
         return f"{self.study} → {target} ({self.channel})"
+
+    @property
+    def target_display(self) -> str:
+        """Who or what received the share, in words (no patient details)."""
+        if self.target_user is not None:
+            return self.target_user.display_name
+        if self.target_worklist is not None:
+            organisation = self.target_worklist.organisation
+            return f"{self.target_worklist.name}" + (f" ({organisation})" if organisation else "")
+        return self.target_email or "—"
+
+
+class Invitation(models.Model):
+    """An email share to an address with no active account: a signed, expiring link to register.
+
+    The link carries `public_id` signed with the secret key (see sharing.invitations); the row
+    says whether it is still pending, and when it expires.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"  # set when a newer invitation replaces an expired one
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField(db_index=True, help_text="Stored in lower case.")
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="invitations")
+    share = models.OneToOneField(Share, on_delete=models.CASCADE, related_name="invitation")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="invitations_sent",
+    )
+    source_worklist = models.ForeignKey(
+        "worklists.Worklist", on_delete=models.SET_NULL, null=True, related_name="invitations"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitations_accepted",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "study"],
+                condition=Q(status="pending"),
+                name="one_pending_invitation_per_study_and_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.email} ({self.status})"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == self.Status.PENDING and not self.is_expired

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from worklists.access import get_worklist_for_user
 from worklists.models import Membership, Worklist
+from sharing.selectors import study_sharing
 from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .forms import StudyUploadForm
@@ -63,6 +64,7 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "series_list": study_series(study),
             "priors": study_priors(study=study, worklists=[worklist]),
             "perms_here": worklist_permissions(request.user, worklist),
+            "sharing": study_sharing(user=request.user, study=study, worklists=worklists),
         },
     )
 

@@ -1,0 +1,44 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import Invitation, Share
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shares and invitations are written by the share service only (with their audit events)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Share)
+class ShareAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "channel",
+        "shared_by",
+        "source_worklist",
+        "target_worklist",
+        "target_email",
+    ]
+    list_filter = ["channel", "created_at"]
+    search_fields = [
+        "shared_by__username",
+        "target_email",
+        "target_worklist__name",
+        "study__study_instance_uid",
+    ]
+    list_select_related = ["shared_by", "source_worklist", "target_worklist"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "email", "status", "invited_by", "expires_at", "accepted_by"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["email", "invited_by__username"]
+    list_select_related = ["invited_by", "accepted_by"]
+    date_hierarchy = "created_at"

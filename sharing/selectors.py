@@ -1,0 +1,173 @@
+"""Read paths for sharing: what a user may share to, what a share code is, a study's history."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Organisation
+from studies.models import Study, WorklistEntry
+from worklists import sharecodes
+from worklists.models import Worklist
+from worklists.selectors import worklist_permissions, worklists_for_user
+
+from .models import Invitation, Share
+
+NOT_A_CODE = "share codes have 8 letters and digits, like 7KQ2-M9XD"
+
+# The permission each channel needs on the source worklist, besides "share_study".
+CHANNEL_PERMISSIONS: dict[str, str] = {
+    Share.Channel.ORGANISATION: "share_with_organisations",
+    Share.Channel.LOCATION: "share_with_locations",
+    Share.Channel.GROUP: "share_with_groups",
+    Share.Channel.PHYSICIAN: "share_with_users",
+    Share.Channel.SHARE_CODE: "share_via_code",
+    Share.Channel.EMAIL: "share_via_email",
+}
+
+
+def channels_for_user(user: Any, source_worklist: Worklist) -> list[str]:
+    """The channels `user` may share through from `source_worklist` (none without share_study)."""
+    permissions = worklist_permissions(user, source_worklist)
+    if "share_study" not in permissions:
+        return []
+    return [channel for channel, perm in CHANNEL_PERMISSIONS.items() if perm in permissions]
+
+
+def partner_organisations(user: Any) -> QuerySet[Organisation]:
+    """Organisations an administrator allowed the user's organisation to share with."""
+    if user.organisation_id is None:
+        return Organisation.objects.none()
+    return Organisation.objects.filter(
+        incoming_partnerships__from_organisation_id=user.organisation_id, is_active=True
+    ).order_by("name")
+
+
+def organisation_worklists(user: Any, kind: str) -> QuerySet[Worklist]:
+    """Locations or groups of the user's own organisation."""
+    if user.organisation_id is None:
+        return Worklist.objects.none()
+    return Worklist.objects.filter(organisation_id=user.organisation_id, kind=kind).order_by("name")
+
+
+def organisation_physicians(user: Any) -> QuerySet[Any]:
+    """Active colleagues in the user's organisation (not the user)."""
+    if user.organisation_id is None:
+        return get_user_model().objects.none()
+    return (
+        get_user_model()
+        .objects.filter(organisation_id=user.organisation_id, is_active=True)
+        .exclude(pk=user.pk)
+        .order_by("last_name", "first_name", "username")
+    )
+
+
+def share_code_worklist(text: str) -> Worklist | None:
+    """The worklist a typed share code belongs to ('7kq2-m9xd', '7KQ2M9XD', ...), if any."""
+    code = sharecodes.normalise(text)
+    if not sharecodes.is_well_formed(code):
+        return None
+    return Worklist.objects.select_related("organisation", "owner").filter(share_code=code).first()
+
+
+@dataclass(frozen=True)
+class ShareCodePreview:
+    code: str
+    found: bool
+    well_formed: bool
+    worklist: str = ""
+    organisation: str = ""
+    kind: str = ""
+
+    @property
+    def text(self) -> str:
+        if not self.well_formed:
+            return f"“{self.code}” is not a share code: {NOT_A_CODE}."
+        if not self.found:
+            return f"No worklist has the share code {self.code}."
+        where = f" at {self.organisation}" if self.organisation else ""
+        return f"{self.code} is {self.worklist} ({self.kind.lower()} worklist){where}."
+
+
+def share_code_preview(text: str) -> ShareCodePreview:
+    code = sharecodes.normalise(text)
+    shown = sharecodes.display(code) if code else text.strip()
+    if not sharecodes.is_well_formed(code):
+        return ShareCodePreview(code=shown, found=False, well_formed=False)
+    worklist = share_code_worklist(code)
+    if worklist is None:
+        return ShareCodePreview(code=shown, found=False, well_formed=True)
+    return ShareCodePreview(
+        code=shown,
+        found=True,
+        well_formed=True,
+        worklist=worklist.name,
+        organisation=str(worklist.organisation or ""),
+        kind=worklist.get_kind_display(),
+    )
+
+
+def studies_in_worklist(*, worklist: Worklist, public_ids: list[str]) -> list[Study]:
+    """The studies with these public ids that are in `worklist` (the others are left out)."""
+    entries = WorklistEntry.objects.filter(worklist=worklist, study__public_id__in=public_ids)
+    return [
+        entry.study for entry in entries.select_related("study").order_by("study__patient_name")
+    ]
+
+
+@dataclass
+class StudySharing:
+    shares: list[Share] = field(default_factory=list)
+    invitations: list[Invitation] = field(default_factory=list)
+
+
+def study_sharing(*, user: Any, study: Study, worklists: list[Worklist]) -> StudySharing:
+    """The share history and pending invitations of `study` that `user` may know about.
+
+    That is what was shared from or into a worklist where the user sees the study, and what
+    the user shared themselves. Each pending invitation says whether the user may revoke it.
+    """
+    history = list(
+        Share.objects.filter(study=study)
+        .filter(
+            Q(source_worklist__in=worklists) | Q(target_worklist__in=worklists) | Q(shared_by=user)
+        )
+        .select_related(
+            "shared_by", "source_worklist", "target_worklist__organisation", "target_user"
+        )[:100]
+    )
+    invitations = list(
+        Invitation.objects.filter(
+            Q(source_worklist__in=worklists) | Q(invited_by=user),
+            study=study,
+            status=Invitation.Status.PENDING,
+            expires_at__gt=timezone.now(),
+        ).select_related("invited_by", "source_worklist")
+    )
+    for invitation in invitations:
+        invitation.can_revoke = invitation_may_revoke(user, invitation)  # type: ignore[attr-defined]
+    return StudySharing(shares=history, invitations=invitations)
+
+
+REVOKE_DENIED = (
+    "Only the person who invited, or someone who may share from that worklist, can revoke it."
+)
+
+
+def invitation_may_revoke(user: Any, invitation: Invitation) -> bool:
+    if invitation.invited_by_id == user.pk:
+        return True
+    source = invitation.source_worklist
+    return source is not None and "share_study" in worklist_permissions(user, source)
+
+
+def invitation_visible_to(user: Any, invitation: Invitation) -> bool:
+    if invitation.invited_by_id == user.pk:
+        return True
+    source = invitation.source_worklist
+    return (
+        source is not None
+        and worklists_for_user(user, "view_studies").filter(pk=source.pk).exists()
+    )

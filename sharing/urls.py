@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "sharing"
+
+urlpatterns = [
+    path("worklists/<uuid:public_id>/share/", views.share, name="share"),
+    path(
+        "worklists/<uuid:public_id>/share-code/", views.share_code_lookup, name="share_code_lookup"
+    ),
+    path("invitations/<uuid:public_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("invite/<str:token>/", views.invitation, name="invitation"),
+]
