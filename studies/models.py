@@ -44,12 +44,27 @@ class Study(models.Model):
 
     @property
     def patient_display_name(self) -> str:
-        """DICOM person names are Family^Given^Middle^Prefix^Suffix."""
-        parts = [part for part in self.patient_name.split("^") if part]
-        if not parts:
-            return "Unknown"
-        family, given = parts[0], " ".join(parts[1:3])
-        return f"{family.upper()}, {given}" if given else family.upper()
+        """'OKAFOR, Daniel' from the DICOM person name 'Okafor^Daniel'."""
+        family, given, middle, _prefix, _suffix = person_name_components(self.patient_name)
+        first = " ".join(part for part in (given, middle) if part)
+        if not family:
+            return first or "Unknown"
+        return f"{family.upper()}, {first}" if first else family.upper()
+
+    @property
+    def referring_physician_display_name(self) -> str:
+        """'Dr Imogen Hart' from the DICOM person name 'Hart^Imogen^^Dr'."""
+        family, given, middle, prefix, suffix = person_name_components(
+            self.referring_physician_name
+        )
+        return " ".join(part for part in (prefix, given, middle, family, suffix) if part)
+
+
+def person_name_components(value: str) -> tuple[str, str, str, str, str]:
+    """A DICOM PN's alphabetic group as (family, given, middle, prefix, suffix)."""
+    alphabetic = (value or "").split("=")[0]
+    parts = [part.strip() for part in alphabetic.split("^")] + [""] * 5
+    return parts[0], parts[1], parts[2], parts[3], parts[4]
 
 
 class Series(models.Model):

@@ -68,3 +68,22 @@ def test_priors_are_listed_from_the_same_worklist_only(login, read_only, worklis
     assert "Old CT" in body
     assert "Hidden CT" not in body
     assert "Later CT" not in body
+
+
+@pytest.mark.parametrize(
+    "patient_name, referring, shown_patient, shown_referring",
+    [
+        ("Okafor^Daniel", "Hart^Imogen^^Dr", "OKAFOR, Daniel", "Dr Imogen Hart"),
+        ("Doe^Jane^Q", "Smith", "DOE, Jane Q", "Smith"),
+        ("^Solo", "", "Solo", "—"),
+        ("Yamada^Tarou=山田^太郎", "", "YAMADA, Tarou", "—"),
+    ],
+)
+def test_person_names_are_shown_as_people_write_them(
+    login, read_only, worklist, patient_name, referring, shown_patient, shown_referring
+):
+    study = StudyFactory(patient_name=patient_name, referring_physician_name=referring)
+    add_to_worklist(study, worklist)
+    body = login(read_only).get(url(study)).content.decode()
+    assert f"<h1>{shown_patient}</h1>" in body
+    assert f"<dt>Referring physician</dt><dd>{shown_referring}</dd>" in body
