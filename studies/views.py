@@ -2,6 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from audit.models import AuditEvent
@@ -54,3 +55,25 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "perms_here": worklist_permissions(request.user, worklist),
         },
     )
+
+
+@require_GET
+@login_required
+def study_viewer(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The viewer on a study, with its priors from the worklist the user came from."""
+    from .viewer import render_viewer
+
+    study, worklists = get_study_for_user(request.user, public_id)
+    wanted = request.GET.get("worklist", "")
+    worklist = next((w for w in worklists if str(w.public_id) == wanted), worklists[0])
+    with transaction.atomic():
+        record_event(
+            action=AuditEvent.Action.STUDY_OPENED,
+            actor=request.user,
+            request=request,
+            study_instance_uid=study.study_instance_uid,
+            details={"view": "viewer"},
+        )
+    back = reverse("studies:detail", args=[study.public_id]) + f"?worklist={worklist.public_id}"
+    priors = study_priors(study=study, worklists=[worklist])
+    return render_viewer(request, study, guest=False, priors=priors, back_url=back)

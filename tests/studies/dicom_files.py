@@ -170,3 +170,31 @@ def close(actual: np.ndarray, expected: np.ndarray, tolerance: int = 1) -> bool:
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     difference = np.abs(actual.astype(np.int64) - expected.astype(np.int64))
     return int(difference.max()) <= tolerance
+
+
+def ct_series(study, *, slices: int = 5, size: int = 64, number: int = 1, **series_kwargs):  # type: ignore[no-untyped-def]
+    """A CT series of `slices` single-frame instances (a disc that grows slice by slice)."""
+    series = SeriesFactory(
+        study=study,
+        modality="CT",
+        series_number=number,
+        number_of_instances=slices,
+        **series_kwargs,
+    )
+    yy, xx = np.mgrid[0:size, 0:size]
+    for k in range(slices):
+        radius = size * (0.15 + 0.3 * k / max(slices - 1, 1))
+        hu = np.where(np.hypot(yy - size / 2, xx - size / 2) < radius, 60, -1000)
+        hu = hu + ((xx + yy) % 7) * 40  # texture, so windows show differences
+        ds = dataset(
+            (hu + 1024).astype(np.int64),
+            bits_stored=12,
+            signed=True,
+            RescaleIntercept=-1024,
+            RescaleSlope=1,
+            WindowCenter=40,
+            WindowWidth=400,
+            InstanceNumber=k + 1,
+        )
+        instance_for(ds, series=series, instance_number=k + 1, window_center=40, window_width=400)
+    return series
