@@ -74,6 +74,7 @@
 
   function buildStudies() {
     var list = $("viewer-study-list");
+    if (!list) return;
     list.textContent = "";
     data.studies.forEach(function (study, index) {
       var li = document.createElement("li");
