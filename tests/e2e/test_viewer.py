@@ -16,9 +16,12 @@ PIXELS = """() => {
   canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
   const context = canvas.getContext('2d');
   context.drawImage(img, 0, 0);
-  return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data.filter((_, i) => i % 4 === 0));
+  const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  return Array.from(rgba.filter((_, i) => i % 4 === 0));
 }"""
-LOADED = "() => { const i = document.getElementById('viewer-image'); return i.complete && i.naturalWidth > 0; }"
+LOADED = """() => {
+  const i = document.getElementById('viewer-image'); return i.complete && i.naturalWidth > 0;
+}"""
 
 
 def open_viewer(page, live_server, study, worklist):  # type: ignore[no-untyped-def]
@@ -73,7 +76,8 @@ def test_a_frame_that_cannot_be_decoded_shows_a_placeholder(
     placeholder = page.locator("#viewer-placeholder")
     placeholder.wait_for(state="visible")
     page.wait_for_function(
-        "() => document.getElementById('viewer-placeholder').textContent.includes('not readable DICOM')"
+        "() => document.getElementById('viewer-placeholder')"
+        ".textContent.includes('not readable DICOM')"
     )
 
 

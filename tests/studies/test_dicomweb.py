@@ -305,3 +305,45 @@ def test_prerender_fills_the_cache_for_the_default_view(login, read_only, ct_ins
         if "metadata" not in url:
             accept = "image/jpeg" if "thumbnail" in url else "image/png"
             assert client.get(url, HTTP_ACCEPT=accept).status_code == 200, url
+
+
+def test_fast_access_check_agrees_with_worklists_for_user(rf, study, worklist, organisation):
+    """The frame endpoint's one-query check and the app's worklist selector decide alike."""
+    from django.contrib.auth.models import Permission
+    from django.http import Http404
+    from guardian.shortcuts import assign_perm
+
+    from studies.frames import get_instance_for_request
+    from tests.factories import UserFactory
+    from worklists.selectors import worklists_for_user
+
+    instance = instance_for(dataset(phantom()), series=SeriesFactory(study=study))
+    role_member = UserFactory(username="role", organisation=organisation)
+    grant(role_member, worklist, "view_studies")
+    direct = UserFactory(username="direct", organisation=organisation)
+    assign_perm("worklists.view_studies", direct, worklist)
+    wrong_perm = UserFactory(username="wrongperm", organisation=organisation)
+    grant(wrong_perm, worklist, "share_study", "create_guest_links")
+    superuser = UserFactory(username="root", organisation=organisation, is_superuser=True)
+    global_perm = UserFactory(username="global", organisation=organisation)
+    global_perm.user_permissions.add(Permission.objects.get(codename="view_studies"))
+    inactive = UserFactory(username="inactive", organisation=organisation, is_active=False)
+    grant(inactive, worklist, "view_studies")
+    expected = {
+        "role": True,
+        "direct": True,
+        "wrongperm": False,
+        "root": False,
+        "global": False,
+        "inactive": False,
+    }
+    for user in (role_member, direct, wrong_perm, superuser, global_perm, inactive):
+        request = rf.get("/")
+        request.user = user
+        selector = worklists_for_user(user, "view_studies").filter(entries__study=study).exists()
+        try:
+            get_instance_for_request(request, *uids(instance).values())
+            fast = True
+        except Http404:
+            fast = False
+        assert fast == selector == expected[user.username], user.username
