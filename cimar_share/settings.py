@@ -99,6 +99,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
+            "CONN_MAX_AGE": 600,  # reuse the connection (and its PRAGMAs) across requests
             "NAME": VAR_DIR / "db.sqlite3",
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
