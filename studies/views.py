@@ -29,11 +29,10 @@ def get_study_for_user(user, public_id):  # type: ignore[no-untyped-def]
     return study, worklists
 
 
-@require_GET
-@login_required
-def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+def open_study(request: HttpRequest, public_id: str, **details: str):  # type: ignore[no-untyped-def]
+    """The study, its worklists and the worklist the user came from (`?worklist=`, when they
+    may see the study there; else the first), recording the "study opened" audit event."""
     study, worklists = get_study_for_user(request.user, public_id)
-    # The worklist the user came from, when they may see the study there; else the first.
     wanted = request.GET.get("worklist", "")
     worklist = next((w for w in worklists if str(w.public_id) == wanted), worklists[0])
     with transaction.atomic():
@@ -42,7 +41,15 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             actor=request.user,
             request=request,
             study_instance_uid=study.study_instance_uid,
+            details=details,
         )
+    return study, worklists, worklist
+
+
+@require_GET
+@login_required
+def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    study, worklists, worklist = open_study(request, public_id)
     return render(
         request,
         "studies/study.html",
@@ -63,17 +70,7 @@ def study_viewer(request: HttpRequest, public_id: str) -> HttpResponse:
     """The viewer on a study, with its priors from the worklist the user came from."""
     from .viewer import render_viewer
 
-    study, worklists = get_study_for_user(request.user, public_id)
-    wanted = request.GET.get("worklist", "")
-    worklist = next((w for w in worklists if str(w.public_id) == wanted), worklists[0])
-    with transaction.atomic():
-        record_event(
-            action=AuditEvent.Action.STUDY_OPENED,
-            actor=request.user,
-            request=request,
-            study_instance_uid=study.study_instance_uid,
-            details={"view": "viewer"},
-        )
+    study, _, worklist = open_study(request, public_id, view="viewer")
     back = reverse("studies:detail", args=[study.public_id]) + f"?worklist={worklist.public_id}"
     priors = study_priors(study=study, worklists=[worklist])
     return render_viewer(request, study, guest=False, priors=priors, back_url=back)
