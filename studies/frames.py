@@ -120,7 +120,7 @@ def get_instance_for_request(
         params = [user.pk, "view_studies", meta.app_label, meta.model_name] * 2 + params
     found = list(Instance.objects.raw(_instance_sql(with_user), params))
     instance = found[0] if found else None
-    _check(request, instance, instance.study_id if instance else None)  # type: ignore[union-attr]
+    _check(request, instance, instance.study_id if instance else None)  # type: ignore[attr-defined]
     return instance  # type: ignore[return-value]
 
 
@@ -172,7 +172,7 @@ def thumbnail_params(media_type: str = JPEG) -> RenderParams:
 def frame_key(instance: Instance, params: RenderParams) -> str:
     return cache_key(
         sop_instance_uid=instance.sop_instance_uid,
-        file_name=instance.file.name,
+        file_name=instance.file.name or "",
         file_size=instance.file_size,
         params=params,
     )
@@ -183,12 +183,12 @@ def etag_for(key: str) -> str:
 
 
 def _source(instance: Instance) -> str | bytes:
-    storage = instance.file.storage
+    storage, name = instance.file.storage, instance.file.name or ""
     try:
-        return storage.path(instance.file.name)
+        return storage.path(name)
     except NotImplementedError:  # object storage: fetch the file's bytes
         try:
-            with storage.open(instance.file.name, "rb") as handle:
+            with storage.open(name, "rb") as handle:
                 return handle.read()
         except OSError as exc:
             raise RenderError("The image file is missing.") from exc

@@ -33,6 +33,7 @@ import pydicom
 import pydicom.pixels
 from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -313,7 +314,7 @@ def _read_info(src: str | BinaryIO) -> ImageInfo:
         ds = pydicom.dcmread(src, defer_size=1024)
     except Exception as exc:
         raise RenderError(f"The file is not readable DICOM ({exc.__class__.__name__}).") from exc
-    raw = ds._dict.get(0x7FE00010)
+    raw = ds._dict.get(Tag(0x7FE00010))
     offset = getattr(raw, "value_tell", None) if raw is not None else None
     length = getattr(raw, "length", 0) if raw is not None else 0
     try:
