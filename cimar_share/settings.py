@@ -100,6 +100,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "db.sqlite3"),
+            "CONN_MAX_AGE": 600,  # reuse the connection (and its PRAGMAs) across requests
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -230,3 +231,9 @@ PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "GB")
 # Sharing: how long an email invitation link works; how often a failing message is tried.
 INVITATION_MAX_AGE_DAYS = int(os.environ.get("INVITATION_MAX_AGE_DAYS", "14"))
 NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
+# Rendering frames for the viewer (studies/rendering.py, studies/framecache.py).
+DICOM_MAX_PIXELS = int(os.environ.get("DICOM_MAX_PIXELS", str(100_000_000)))  # per frame
+DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
+FRAME_CACHE = os.environ.get("FRAME_CACHE", "files")  # "files" or "django" (FRAME_CACHE_ALIAS)
+FRAME_CACHE_DIR = os.environ.get("FRAME_CACHE_DIR", "")  # default: MEDIA_ROOT/render-cache
+FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")

@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("accounts.urls")),
     path("studies/", include("studies.urls")),
     path("sharing/", include("sharing.urls")),
+    path("dicomweb/", include("studies.dicomweb_urls")),
     path("", include("worklists.urls")),
 ]
 

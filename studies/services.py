@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -33,6 +34,7 @@ from worklists.selectors import user_has_worklist_perm
 
 from .dicom import DicomRejected, ParsedInstance, human_size, parse_dicom
 from .models import Instance, Series, Study, WorklistEntry
+from .tasks import prerender_study
 
 logger = logging.getLogger(__name__)
 
@@ -417,6 +419,11 @@ class _Ingest:
                         "already_present": counts["already_present"],
                     },
                 )
+        # Pre-render the default view of new images once they are committed, so that a
+        # recipient's first image is already cached (a Celery worker, or inline when eager).
+        for study in self.report.studies:
+            if self.per_study[study.pk]["imported"]:
+                transaction.on_commit(partial(prerender_study.delay, study.pk))
         logger.info(
             "DICOM ingest: %d imported, %d already present, %d rejected, %d studies",
             self.report.imported,

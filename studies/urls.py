@@ -7,4 +7,5 @@ app_name = "studies"
 urlpatterns = [
     path("<uuid:public_id>/", views.study_detail, name="detail"),
     path("upload/<uuid:worklist_public_id>/", views.study_upload, name="upload"),
+    path("<uuid:public_id>/viewer/", views.study_viewer, name="viewer"),
 ]

@@ -5,15 +5,16 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from sharing.selectors import study_sharing
 from worklists.access import get_worklist_for_user
 from worklists.models import Membership, Worklist
-from sharing.selectors import study_sharing
 from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .forms import StudyUploadForm
@@ -40,11 +41,10 @@ def get_study_for_user(user, public_id):  # type: ignore[no-untyped-def]
     return study, worklists
 
 
-@require_GET
-@login_required
-def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+def open_study(request: HttpRequest, public_id: str, **details: str):  # type: ignore[no-untyped-def]
+    """The study, its worklists and the worklist the user came from (`?worklist=`, when they
+    may see the study there; else the first), recording the "study opened" audit event."""
     study, worklists = get_study_for_user(request.user, public_id)
-    # The worklist the user came from, when they may see the study there; else the first.
     wanted = request.GET.get("worklist", "")
     worklist = next((w for w in worklists if str(w.public_id) == wanted), worklists[0])
     with transaction.atomic():
@@ -53,7 +53,15 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             actor=request.user,
             request=request,
             study_instance_uid=study.study_instance_uid,
+            details=details,
         )
+    return study, worklists, worklist
+
+
+@require_GET
+@login_required
+def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    study, worklists, worklist = open_study(request, public_id)
     return render(
         request,
         "studies/study.html",
@@ -128,3 +136,15 @@ def _upload_page(
     response["X-Upload-Result"] = "1"
     patch_vary_headers(response, ["X-Requested-With"])
     return response
+
+
+@require_GET
+@login_required
+def study_viewer(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The viewer on a study, with its priors from the worklist the user came from."""
+    from .viewer import render_viewer
+
+    study, _, worklist = open_study(request, public_id, view="viewer")
+    back = reverse("studies:detail", args=[study.public_id]) + f"?worklist={worklist.public_id}"
+    priors = study_priors(study=study, worklists=[worklist])
+    return render_viewer(request, study, guest=False, priors=priors, back_url=back)

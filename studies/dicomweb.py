@@ -1,0 +1,298 @@
+"""DICOMweb retrieve-rendered (PS3.18 10.4), thumbnails and instance metadata.
+
+Every request re-checks access (a clinician with "view and search" on a worklist holding the
+study, or a guest session granted it) in one query, then answers from the rendered-frame cache
+or renders. Responses carry a strong ETag; `If-None-Match` gets a 304 without touching the
+file or the cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+
+import pydicom
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
+from pydicom.dataset import Dataset
+
+from . import frames
+from .models import Instance
+from .rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
+
+logger = logging.getLogger(__name__)
+
+PREFERENCE = (PNG, JPEG, WEBP)
+FUNCTION_NAMES = {
+    "linear": "LINEAR",
+    "linear-exact": "LINEAR_EXACT",
+    "linear_exact": "LINEAR_EXACT",
+    "sigmoid": "SIGMOID",
+}
+MAX_VIEWPORT = 8192
+DICOM_JSON = "application/dicom+json"
+BULK_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+BULK_THRESHOLD = 1024
+
+
+class BadRequest(Exception):
+    pass
+
+
+class NotAcceptable(Exception):
+    pass
+
+
+def _text(message: str, status: int) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+# --- Parameters -------------------------------------------------------------------------------
+
+
+def _accepted(accept: str) -> dict[str, float]:
+    """Media ranges of an Accept value with their q (RFC 9110), lower-cased."""
+    ranges: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *options = (piece.strip() for piece in part.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        ranges[media.lower()] = max(q, ranges.get(media.lower(), 0.0))
+    return ranges
+
+
+def negotiate(accept: str, default: str, supported: tuple[str, ...] = PREFERENCE) -> str:
+    """The media type to answer with: the highest q, ties going to `default` then PNG, JPEG,
+    WebP. An empty Accept means the default; nothing acceptable raises NotAcceptable."""
+    if not accept.strip():
+        return default
+    ranges = _accepted(accept)
+    order = (default, *(m for m in supported if m != default))
+    best, best_q = None, 0.0
+    for media in order:
+        family = media.split("/")[0] + "/*"
+        q = ranges.get(media, ranges.get(family, ranges.get("*/*", 0.0)))
+        if q > best_q:
+            best, best_q = media, q
+    if best is None:
+        raise NotAcceptable(
+            f"None of the requested media types ({accept}) can be produced; "
+            f"this resource is available as {', '.join(supported)}."
+        )
+    return best
+
+
+def _numbers(value: str, name: str, count: tuple[int, ...]) -> list[str]:
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) not in count or any(p == "" for p in parts):
+        raise BadRequest(
+            f"{name} must be {' or '.join(str(c) for c in count)} comma-separated values."
+        )
+    return parts
+
+
+def parse_window(value: str | None) -> Window | None:
+    if value is None:
+        return None
+    parts = _numbers(value, "window", (2, 3))
+    try:
+        center, width = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise BadRequest(
+            "window must be centre,width[,function] with numbers for centre and width."
+        ) from None
+    function = FUNCTION_NAMES.get(parts[2].lower()) if len(parts) == 3 else "LINEAR"
+    if function is None:
+        raise BadRequest("The window function must be linear, linear-exact or sigmoid.")
+    try:
+        return Window(center, width, function)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def parse_viewport(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    parts = _numbers(value, "viewport", (2, 6))
+    if len(parts) == 6:
+        raise BadRequest(
+            "viewport cropping (sx,sy,sw,sh) is not supported; give viewport=width,height."
+        )
+    try:
+        width, height = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise BadRequest("viewport must be width,height in whole pixels.") from None
+    if not (1 <= width <= MAX_VIEWPORT and 1 <= height <= MAX_VIEWPORT):
+        raise BadRequest(f"viewport width and height must be between 1 and {MAX_VIEWPORT}.")
+    return width, height
+
+
+def parse_quality(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        quality = int(value)
+    except ValueError:
+        raise BadRequest("quality must be a whole number from 1 to 100.") from None
+    if not 1 <= quality <= 100:
+        raise BadRequest("quality must be a whole number from 1 to 100.")
+    return quality
+
+
+def _accept(request: HttpRequest) -> str:
+    """The `accept` query parameter (for <img> tags, which cannot set headers) wins."""
+    values = request.GET.getlist("accept")
+    return ",".join(values) if values else request.headers.get("Accept", "")
+
+
+def render_params(
+    request: HttpRequest, instance: Instance, frame: int, *, thumbnail: bool
+) -> RenderParams:
+    base = frames.thumbnail_params() if thumbnail else frames.default_params(instance, frame)
+    media_type = negotiate(_accept(request), base.media_type)
+    viewport = parse_viewport(request.GET.get("viewport"))
+    return RenderParams(
+        frame=frame,
+        window=parse_window(request.GET.get("window")),
+        viewport=viewport or base.viewport,
+        media_type=media_type,
+        quality=parse_quality(request.GET.get("quality"), base.quality)
+        if media_type != PNG
+        else base.quality,
+    )
+
+
+# --- Responses --------------------------------------------------------------------------------
+
+
+def _if_none_match(request: HttpRequest, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    return header.strip() == "*" or etag in (tag.strip() for tag in header.split(","))
+
+
+def _rendered(
+    request: HttpRequest, instance: Instance, frame: int, *, thumbnail: bool
+) -> HttpResponse:
+    if not 1 <= frame <= instance.number_of_frames:
+        return _text(
+            f"Frame {frame} does not exist; this instance has {instance.number_of_frames}.", 404
+        )
+    try:
+        params = render_params(request, instance, frame - 1, thumbnail=thumbnail)
+    except BadRequest as exc:
+        return _text(str(exc), 400)
+    except NotAcceptable as exc:
+        return _text(str(exc), 406)
+    key = frames.frame_key(instance, params)
+    etag = frames.etag_for(key)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept, Cookie"}
+    if _if_none_match(request, etag):
+        return HttpResponse(status=304, headers=headers)
+    try:
+        data = frames.rendered_frame(instance, params, key)
+    except RenderError as exc:
+        logger.info(
+            "Frame not rendered (instance %s, frame %s): %s", instance.pk, frame, exc.reason
+        )
+        return _text(exc.reason, 422)
+    return HttpResponse(data, content_type=params.media_type, headers=headers)
+
+
+@require_safe
+def frame_rendered(
+    request: HttpRequest, study: str, series: str, instance: str, frame: int
+) -> HttpResponse:
+    obj = frames.get_instance_for_request(request, study, series, instance)
+    return _rendered(request, obj, frame, thumbnail=False)
+
+
+@require_safe
+def instance_rendered(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
+    obj = frames.get_instance_for_request(request, study, series, instance)
+    return _rendered(request, obj, 1, thumbnail=False)
+
+
+@require_safe
+def frame_thumbnail(
+    request: HttpRequest, study: str, series: str, instance: str, frame: int
+) -> HttpResponse:
+    obj = frames.get_instance_for_request(request, study, series, instance)
+    return _rendered(request, obj, frame, thumbnail=True)
+
+
+@require_safe
+def instance_thumbnail(
+    request: HttpRequest, study: str, series: str, instance: str
+) -> HttpResponse:
+    obj = frames.get_instance_for_request(request, study, series, instance)
+    return _rendered(request, obj, 1, thumbnail=True)
+
+
+@require_safe
+def series_thumbnail(request: HttpRequest, study: str, series: str) -> HttpResponse:
+    obj = frames.get_series_for_request(request, study, series)
+    return _rendered(request, frames.first_instance(obj), 1, thumbnail=True)
+
+
+# --- Metadata ---------------------------------------------------------------------------------
+
+
+def _drop_bulk(ds: Dataset) -> None:
+    for element in list(ds):
+        if element.VR == "SQ":
+            for item in element.value:
+                _drop_bulk(item)
+        elif (
+            element.VR in BULK_VRS
+            and element.value is not None
+            and len(element.value) > BULK_THRESHOLD
+        ):
+            del ds[element.tag]
+
+
+def instance_metadata_json(instance: Instance) -> list[dict]:
+    source = frames._source(instance)
+    try:
+        ds = pydicom.dcmread(
+            io.BytesIO(source) if isinstance(source, bytes) else source, stop_before_pixels=True
+        )
+        _drop_bulk(ds)
+        return [ds.to_json_dict()]
+    except RenderError:
+        raise
+    except Exception as exc:
+        raise RenderError(
+            f"The file's attributes could not be read ({exc.__class__.__name__})."
+        ) from exc
+
+
+@require_safe
+def instance_metadata(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
+    obj = frames.get_instance_for_request(request, study, series, instance)
+    try:
+        negotiate(_accept(request), DICOM_JSON, (DICOM_JSON, "application/json"))
+    except NotAcceptable as exc:
+        return _text(str(exc), 406)
+    try:
+        body = json.dumps(instance_metadata_json(obj), allow_nan=False, default=_json_default)
+    except RenderError as exc:
+        return _text(exc.reason, 422)
+    return HttpResponse(
+        body, content_type=DICOM_JSON, headers={"Cache-Control": "private, no-cache"}
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)

@@ -1,0 +1,39 @@
+"""DICOMweb resources under /dicomweb/ (PS3.18): rendered frames, thumbnails, metadata."""
+
+from django.urls import path, register_converter
+
+from . import dicomweb
+
+
+class UIDConverter:
+    """A DICOM UID: digits and dots, at most 64 characters."""
+
+    regex = r"[0-9][0-9.]{0,63}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(UIDConverter, "uid")
+
+app_name = "dicomweb"
+
+INSTANCE = "studies/<uid:study>/series/<uid:series>/instances/<uid:instance>"
+
+urlpatterns = [
+    path(
+        "studies/<uid:study>/series/<uid:series>/thumbnail",
+        dicomweb.series_thumbnail,
+        name="series_thumbnail",
+    ),
+    path(f"{INSTANCE}/rendered", dicomweb.instance_rendered, name="instance_rendered"),
+    path(f"{INSTANCE}/thumbnail", dicomweb.instance_thumbnail, name="instance_thumbnail"),
+    path(f"{INSTANCE}/metadata", dicomweb.instance_metadata, name="instance_metadata"),
+    path(f"{INSTANCE}/frames/<int:frame>/rendered", dicomweb.frame_rendered, name="frame_rendered"),
+    path(
+        f"{INSTANCE}/frames/<int:frame>/thumbnail", dicomweb.frame_thumbnail, name="frame_thumbnail"
+    ),
+]

@@ -1,0 +1,249 @@
+"""Frames for the viewer: who may fetch them, rendering through the cache, pre-rendering.
+
+The glue between the ORM, file storage, `rendering` (pure) and `framecache`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import Http404, HttpRequest
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+from worklists.models import Worklist
+from worklists.selectors import worklists_for_user
+
+from . import rendering
+from .access import guest_study_ids
+from .framecache import cache_key, frame_cache
+from .models import Instance, Series, Study, WorklistEntry
+from .rendering import JPEG, PNG, RenderError, RenderParams
+
+logger = logging.getLogger(__name__)
+
+# The default view: what the viewer asks for first and what pre-rendering stores.
+VIEWER_MAX_SIZE = 2048  # larger images are shown scaled to fit this box
+THUMBNAIL_SIZE = (256, 256)
+THUMBNAIL_QUALITY = 80
+
+
+# --- Access -----------------------------------------------------------------------------------
+
+
+def _with_access(queryset: QuerySet, request: HttpRequest, study_field: str) -> QuerySet:
+    """Annotate `allowed`: the clinician may view and search a worklist holding the study.
+
+    One query in all: the permission check is an EXISTS subquery over the worklist entries,
+    using the same worklists selector as every other page.
+    """
+    user = request.user
+    if not (getattr(user, "is_authenticated", False) and user.is_active):
+        return queryset
+    visible = WorklistEntry.objects.filter(
+        study_id=OuterRef(study_field), worklist__in=worklists_for_user(user, "view_studies")
+    )
+    return queryset.annotate(allowed=Exists(visible))
+
+
+def _check(request: HttpRequest, obj: object | None, study_id: int | None) -> None:
+    if obj is None:
+        raise Http404("No such image.")
+    if getattr(obj, "allowed", False) or study_id in guest_study_ids(request):
+        return
+    raise Http404("No such image.")
+
+
+@functools.lru_cache(maxsize=2)
+def _instance_sql(with_user: bool) -> str:
+    """One query: the instance by its three UIDs and whether the user may see its study.
+
+    The hot path of every frame request, so it is plain SQL (building the equivalent ORM
+    query costs more than running it). The permission part matches `worklists_for_user`:
+    guardian object permissions on the worklist, through the user's groups (roles) or given
+    directly; global permissions and superuser status do not count. A test pins the two
+    together.
+    """
+    tables = {
+        "instance": Instance._meta.db_table,
+        "series": Series._meta.db_table,
+        "study": Study._meta.db_table,
+        "entry": WorklistEntry._meta.db_table,
+        "group_perm": GroupObjectPermission._meta.db_table,
+        "user_perm": UserObjectPermission._meta.db_table,
+        "user_groups": get_user_model().groups.through._meta.db_table,
+        "permission": Permission._meta.db_table,
+        "content_type": ContentType._meta.db_table,
+    }
+    allowed = (
+        """EXISTS (SELECT 1 FROM {entry} e WHERE e.study_id = se.study_id
+        AND CAST(e.worklist_id AS VARCHAR(255)) IN (
+          SELECT g.object_pk FROM {group_perm} g
+            JOIN {user_groups} ug ON ug.group_id = g.group_id
+            JOIN {permission} p ON p.id = g.permission_id
+            JOIN {content_type} ct ON ct.id = p.content_type_id AND ct.id = g.content_type_id
+            WHERE ug.user_id = %s AND p.codename = %s AND ct.app_label = %s AND ct.model = %s
+          UNION
+          SELECT u.object_pk FROM {user_perm} u
+            JOIN {permission} p ON p.id = u.permission_id
+            JOIN {content_type} ct ON ct.id = p.content_type_id AND ct.id = u.content_type_id
+            WHERE u.user_id = %s AND p.codename = %s AND ct.app_label = %s AND ct.model = %s))"""
+        if with_user
+        else "0"
+    )
+    # Only table names from the models' metadata are formatted in; values are parameters.
+    return INSTANCE_SQL.format(allowed=allowed.format(**tables), **tables)  # noqa: S608
+
+
+INSTANCE_SQL = """SELECT i.*, se.study_id AS study_id, {allowed} AS allowed
+    FROM {instance} i JOIN {series} se ON se.id = i.series_id
+    JOIN {study} st ON st.id = se.study_id
+    WHERE i.sop_instance_uid = %s AND se.series_instance_uid = %s AND st.study_instance_uid = %s"""
+
+
+def get_instance_for_request(
+    request: HttpRequest, study_uid: str, series_uid: str, sop_uid: str
+) -> Instance:
+    """The instance, if it belongs to that series and study and this clinician or guest may
+    see the study; otherwise 404, as if it did not exist. One query."""
+    user = request.user
+    params: list[object] = [sop_uid, series_uid, study_uid]
+    with_user = bool(getattr(user, "is_authenticated", False) and user.is_active)
+    if with_user:
+        meta = Worklist._meta
+        params = [user.pk, "view_studies", meta.app_label, meta.model_name] * 2 + params
+    found = list(Instance.objects.raw(_instance_sql(with_user), params))
+    instance = found[0] if found else None
+    _check(request, instance, instance.study_id if instance else None)  # type: ignore[attr-defined]
+    return instance  # type: ignore[return-value]
+
+
+def get_series_for_request(request: HttpRequest, study_uid: str, series_uid: str) -> Series:
+    queryset = Series.objects.filter(
+        series_instance_uid=series_uid, study__study_instance_uid=study_uid
+    ).select_related("study")
+    series = _with_access(queryset, request, "study_id").first()
+    _check(request, series, series.study_id if series else None)
+    return series  # type: ignore[return-value]
+
+
+def first_instance(series: Series) -> Instance:
+    instance = series.instances.order_by("instance_number", "slice_location", "id").first()
+    if instance is None:
+        raise Http404("This series has no images.")
+    instance.series = series
+    return instance
+
+
+# --- Rendering through the cache --------------------------------------------------------------
+
+
+def limits() -> rendering.Limits:
+    return rendering.Limits(
+        max_pixels=getattr(settings, "DICOM_MAX_PIXELS", rendering.Limits.max_pixels),
+        max_frames=getattr(settings, "DICOM_MAX_FRAMES", rendering.Limits.max_frames),
+    )
+
+
+def default_viewport(instance: Instance) -> tuple[int, int] | None:
+    rows, columns = instance.rows or 0, instance.columns or 0
+    if rows > VIEWER_MAX_SIZE or columns > VIEWER_MAX_SIZE:
+        return (VIEWER_MAX_SIZE, VIEWER_MAX_SIZE)
+    return None
+
+
+def default_params(instance: Instance, frame: int = 0) -> RenderParams:
+    """The view the viewer opens with (file window, PNG, full size up to VIEWER_MAX_SIZE)."""
+    return RenderParams(frame=frame, viewport=default_viewport(instance), media_type=PNG)
+
+
+def thumbnail_params(media_type: str = JPEG) -> RenderParams:
+    return RenderParams(
+        frame=0, viewport=THUMBNAIL_SIZE, media_type=media_type, quality=THUMBNAIL_QUALITY
+    )
+
+
+def frame_key(instance: Instance, params: RenderParams) -> str:
+    return cache_key(
+        sop_instance_uid=instance.sop_instance_uid,
+        file_name=instance.file.name or "",
+        file_size=instance.file_size,
+        params=params,
+    )
+
+
+def etag_for(key: str) -> str:
+    return f'"{key}"'
+
+
+def _source(instance: Instance) -> str | bytes:
+    storage, name = instance.file.storage, instance.file.name or ""
+    try:
+        return storage.path(name)
+    except NotImplementedError:  # object storage: fetch the file's bytes
+        try:
+            with storage.open(name, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise RenderError("The image file is missing.") from exc
+
+
+def rendered_frame(instance: Instance, params: RenderParams, key: str | None = None) -> bytes:
+    """The encoded image, from the cache or rendered (and then cached). RenderError if not."""
+    key = key or frame_key(instance, params)
+    cache = frame_cache()
+    data = cache.get(key)
+    if data is None:
+        if params.frame >= instance.number_of_frames:
+            raise RenderError(f"Frame {params.frame + 1} does not exist.")
+        data = rendering.render(_source(instance), params, limits())
+        cache.set(key, data)
+    return data
+
+
+# --- Pre-rendering ----------------------------------------------------------------------------
+
+
+@dataclass
+class PrerenderReport:
+    frames: int = 0
+    thumbnails: int = 0
+    failed: int = 0
+
+
+def study_prerender(*, study: Study) -> PrerenderReport:
+    """Render and cache the default view of every frame and every thumbnail of a study,
+    so the first image a recipient opens is already waiting."""
+    report = PrerenderReport()
+    for series in study.series.prefetch_related("instances"):
+        instances = sorted(
+            series.instances.all(),
+            key=lambda i: (i.instance_number is None, i.instance_number or 0, i.id),
+        )
+        for instance in instances:
+            instance.series = series
+            # The series thumbnail is its first instance's thumbnail: the same cache entry.
+            wanted = [default_params(instance, frame) for frame in range(instance.number_of_frames)]
+            for params in [*wanted, thumbnail_params()]:
+                try:
+                    rendered_frame(instance, params)
+                except RenderError as exc:
+                    report.failed += 1
+                    logger.warning(
+                        "Pre-render of instance %s frame %s failed: %s",
+                        instance.pk,
+                        params.frame + 1,
+                        exc.reason,
+                    )
+                    break  # the other frames of a broken file fail the same way
+                if params.viewport == THUMBNAIL_SIZE:
+                    report.thumbnails += 1
+                else:
+                    report.frames += 1
+    return report

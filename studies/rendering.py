@@ -1,0 +1,621 @@
+"""Render DICOM frames for the browser: decode, modality LUT, VOI (window) LUT, encode.
+
+A pure module: no ORM, no Django settings. It takes a file path (or bytes), a frame index and
+the display parameters, and returns encoded image bytes or raises `RenderError` with a reason a
+clinician can read.
+
+Speed matters here (the viewer scrolls through hundreds of slices), so:
+
+- headers are parsed once per file and kept in a small per-process LRU keyed by path, mtime and
+  size (files are immutable under server-generated names, so this is only a safety net);
+- uncompressed monochrome frames are read straight from the file offset with numpy, without
+  pydicom touching the pixel data; compressed ones go through pydicom's decoders (pylibjpeg for
+  JPEG, JPEG-LS and JPEG 2000; RLE is built in) and only the requested frame is decoded;
+- modality LUT, VOI and MONOCHROME1 inversion are folded into one 8-bit lookup table per
+  (bits, sign, rescale, window, function) and cached, so a frame costs one `numpy.take`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, BinaryIO
+
+import numpy as np
+import pydicom
+import pydicom.pixels
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+PNG, JPEG, WEBP = "image/png", "image/jpeg", "image/webp"
+MEDIA_TYPES = {PNG: "PNG", JPEG: "JPEG", WEBP: "WEBP"}
+FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian}
+DEFAULT_QUALITY = 90
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class RenderError(Exception):
+    """The frame cannot be shown; `reason` says why, in words for the person looking at it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Window:
+    """A VOI window: centre and width in modality units, and the DICOM VOI LUT function."""
+
+    center: float
+    width: float
+    function: str = "LINEAR"
+
+    def __post_init__(self) -> None:
+        if self.function not in FUNCTIONS:
+            raise ValueError(f"Unknown VOI LUT function {self.function!r}.")
+        if not (math.isfinite(self.center) and math.isfinite(self.width)):
+            raise ValueError("Window centre and width must be finite numbers.")
+        minimum = 1 if self.function == "LINEAR" else 0
+        if self.width < minimum or (self.function != "LINEAR" and self.width <= 0):
+            raise ValueError(
+                "Window width must be at least 1."
+                if self.function == "LINEAR"
+                else "Window width must be greater than 0."
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class LookupTable:
+    """A DICOM LUT (Modality or VOI LUT Sequence item): first mapped value, bits, data."""
+
+    first: int
+    bits: int
+    data: np.ndarray = field(repr=False)
+    digest: str = ""
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LookupTable) and other.digest == self.digest
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        index = np.clip(np.rint(values).astype(np.int64) - self.first, 0, len(self.data) - 1)
+        return self.data[index]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int = 100_000_000  # rows x columns x samples of one frame
+    max_frames: int = 10_000
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What rendering needs from a file's header, parsed once."""
+
+    transfer_syntax: str
+    rows: int
+    columns: int
+    frames: int
+    samples: int
+    photometric: str
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    planar: int
+    pixel_offset: int | None  # file offset of native pixel data; None when pydicom must decode
+    pixel_length: int
+    little_endian: bool
+    slope: float = 1.0
+    intercept: float = 0.0
+    modality_lut: LookupTable | None = None
+    windows: tuple[Window, ...] = ()
+    voi_lut: LookupTable | None = None
+    palette: np.ndarray | None = field(default=None, repr=False)  # (N, 3) uint8
+    palette_first: int = 0
+    # Enhanced multi-frame: per-frame overrides of rescale and window (index = frame).
+    frame_rescale: tuple[tuple[float, float] | None, ...] = ()
+    frame_windows: tuple[Window | None, ...] = ()
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.rows * self.columns * self.samples * self.bits_allocated // 8
+
+    @property
+    def is_monochrome(self) -> bool:
+        return self.photometric in MONOCHROME
+
+    def rescale_for(self, index: int) -> tuple[float, float]:
+        if index < len(self.frame_rescale) and self.frame_rescale[index] is not None:
+            return self.frame_rescale[index]  # type: ignore[return-value]
+        return self.slope, self.intercept
+
+    def file_window(self, index: int) -> Window | None:
+        if index < len(self.frame_windows) and self.frame_windows[index] is not None:
+            return self.frame_windows[index]
+        return self.windows[0] if self.windows else None
+
+
+# --- Header -----------------------------------------------------------------------------------
+
+
+def _number(value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        value = value[0] if len(value) else default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _window_from(item: Any, function: str = "LINEAR") -> Window | None:
+    center, width = item.get("WindowCenter"), item.get("WindowWidth")
+    if center is None or width is None or center == "" or width == "":
+        return None
+    function = str(item.get("VOILUTFunction", function) or function).upper()
+    try:
+        return Window(_number(center, math.nan), _number(width, math.nan), function)
+    except ValueError:
+        return None
+
+
+def _lookup_table(item: Any, signed: bool) -> LookupTable | None:
+    descriptor = item.get("LUTDescriptor")
+    data_element = item["LUTData"] if "LUTData" in item else None
+    if descriptor is None or data_element is None or len(descriptor) < 3:
+        return None
+    entries, first, bits = (int(x) for x in descriptor[:3])
+    entries = entries or 65536
+    raw = data_element.value
+    if isinstance(raw, bytes | bytearray):
+        dtype = "<u1" if bits <= 8 and len(raw) == entries else "<u2"
+        data = np.frombuffer(raw, dtype=dtype)
+    else:
+        data = np.asarray(raw if isinstance(raw, Sequence) else [raw], dtype=np.int64)
+    data = data[:entries].astype(np.int64)
+    if not len(data):
+        return None
+    if signed and first >= 32768:
+        first -= 65536  # the first mapped value follows the pixel representation
+    digest = hashlib.blake2b(data.tobytes() + f"{first}/{bits}".encode(), digest_size=12)
+    data.setflags(write=False)
+    return LookupTable(first=first, bits=bits, data=data, digest=digest.hexdigest())
+
+
+def _palette(ds: Dataset) -> tuple[np.ndarray, int]:
+    descriptor = ds.get("RedPaletteColorLookupTableDescriptor")
+    if descriptor is None:
+        raise RenderError("A PALETTE COLOR image without its palette cannot be shown.")
+    entries, first, bits = (int(x) for x in descriptor[:3])
+    entries = entries or 65536
+    indices = np.arange(first, first + entries)
+    if ds.get("PixelRepresentation", 0) == 1 and first >= 32768:
+        first -= 65536
+        indices = np.arange(first, first + entries)
+    try:
+        rgb = pydicom.pixels.apply_color_lut(indices, ds)
+    except Exception as exc:  # a malformed palette is the file's problem, not ours
+        raise RenderError(f"The colour palette is unreadable ({exc.__class__.__name__}).") from exc
+    top = 255 if rgb.dtype == np.uint8 else (1 << max(bits, 9)) - 1
+    table = np.clip(np.rint(rgb.astype(np.float64) * (255 / top)), 0, 255).astype(np.uint8)
+    return table.reshape(-1, 3), first
+
+
+def _functional_groups(ds: Dataset, frames: int) -> tuple[tuple, tuple]:
+    """Rescale and window from enhanced multi-frame functional groups (shared, then per frame)."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if not shared and not per_frame:
+        return (), ()
+
+    def read(group: Any) -> tuple[tuple[float, float] | None, Window | None]:
+        rescale = window = None
+        if group is not None:
+            transform = group.get("PixelValueTransformationSequence")
+            if transform:
+                item = transform[0]
+                rescale = (
+                    _number(item.get("RescaleSlope"), 1.0),
+                    _number(item.get("RescaleIntercept"), 0.0),
+                )
+            voi = group.get("FrameVOILUTSequence")
+            if voi:
+                window = _window_from(voi[0])
+        return rescale, window
+
+    base_rescale, base_window = read(shared[0] if shared else None)
+    rescales, windows = [], []
+    for index in range(frames):
+        rescale, window = read(per_frame[index] if per_frame and index < len(per_frame) else None)
+        rescales.append(rescale or base_rescale)
+        windows.append(window or base_window)
+    return tuple(rescales), tuple(windows)
+
+
+def info_from_dataset(ds: Dataset, *, pixel_offset: int | None, pixel_length: int) -> ImageInfo:
+    meta = getattr(ds, "file_meta", None)
+    syntax = str((meta or {}).get("TransferSyntaxUID") or ImplicitVRLittleEndian)
+    if "PixelData" not in ds:
+        raise RenderError("This DICOM object has no image (no Pixel Data).")
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits_allocated = int(ds.BitsAllocated)
+        bits_stored = int(ds.get("BitsStored", bits_allocated) or bits_allocated)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RenderError(f"The image attributes are missing or invalid ({exc}).") from exc
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if bits_allocated not in (1, 8, 16, 32, 64) or not 1 <= bits_stored <= bits_allocated:
+        raise RenderError(f"Unsupported bit depth: {bits_stored} of {bits_allocated} bits.")
+    if samples not in (1, 3):
+        raise RenderError(f"Unsupported samples per pixel: {samples}.")
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    modality_lut = None
+    if "ModalityLUTSequence" in ds and ds.ModalityLUTSequence:
+        modality_lut = _lookup_table(ds.ModalityLUTSequence[0], signed)
+    voi_lut = None
+    if "VOILUTSequence" in ds and ds.VOILUTSequence:
+        voi_lut = _lookup_table(ds.VOILUTSequence[0], signed)
+    palette, palette_first = (None, 0)
+    if photometric == "PALETTE COLOR":
+        palette, palette_first = _palette(ds)
+    frame_rescale, frame_windows = _functional_groups(ds, frames)
+    native = syntax in NATIVE_SYNTAXES and pixel_offset is not None
+    return ImageInfo(
+        transfer_syntax=syntax,
+        rows=rows,
+        columns=columns,
+        frames=frames,
+        samples=samples,
+        photometric=photometric,
+        bits_allocated=bits_allocated,
+        bits_stored=bits_stored,
+        signed=signed,
+        planar=int(ds.get("PlanarConfiguration", 0) or 0),
+        pixel_offset=pixel_offset if native else None,
+        pixel_length=pixel_length,
+        little_endian=syntax != ExplicitVRBigEndian,
+        slope=_number(ds.get("RescaleSlope"), 1.0) or 1.0,
+        intercept=_number(ds.get("RescaleIntercept"), 0.0),
+        modality_lut=modality_lut,
+        windows=tuple(w for w in [_window_from(ds)] if w is not None),
+        voi_lut=voi_lut,
+        palette=palette,
+        palette_first=palette_first,
+        frame_rescale=frame_rescale,
+        frame_windows=frame_windows,
+    )
+
+
+def _read_info(src: str | BinaryIO) -> ImageInfo:
+    try:
+        ds = pydicom.dcmread(src, defer_size=1024)
+    except Exception as exc:
+        raise RenderError(f"The file is not readable DICOM ({exc.__class__.__name__}).") from exc
+    raw = ds._dict.get(Tag(0x7FE00010))
+    offset = getattr(raw, "value_tell", None) if raw is not None else None
+    length = getattr(raw, "length", 0) if raw is not None else 0
+    try:
+        return info_from_dataset(ds, pixel_offset=offset, pixel_length=length)
+    except RenderError:
+        raise
+    except Exception as exc:
+        reason = f"The image header is invalid ({exc.__class__.__name__}: {exc})."
+        raise RenderError(reason) from exc
+
+
+@lru_cache(maxsize=512)
+def _read_info_cached(path: str, mtime_ns: int, size: int) -> ImageInfo:
+    return _read_info(path)
+
+
+def read_info(source: str | bytes) -> ImageInfo:
+    """The header of a file (cached per process by path, mtime and size) or of bytes."""
+    if isinstance(source, bytes):
+        return _read_info(io.BytesIO(source))
+    try:
+        stat = os.stat(source)
+    except OSError as exc:
+        raise RenderError("The image file is missing.") from exc
+    return _read_info_cached(source, stat.st_mtime_ns, stat.st_size)
+
+
+def check_limits(info: ImageInfo, limits: Limits) -> None:
+    if info.rows < 1 or info.columns < 1:
+        raise RenderError("The image has no rows or columns.")
+    if info.rows * info.columns * info.samples > limits.max_pixels:
+        raise RenderError(
+            f"The image is too large to render ({info.columns} x {info.rows} pixels; "
+            f"the limit is {limits.max_pixels:,} samples per frame)."
+        )
+    if info.frames < 1 or info.frames > limits.max_frames:
+        raise RenderError(
+            f"The image has {info.frames} frames; the limit is {limits.max_frames:,}."
+        )
+
+
+# --- Decoding ---------------------------------------------------------------------------------
+
+
+def _native_frame(info: ImageInfo, path: str | bytes, index: int) -> np.ndarray:
+    """Read one uncompressed monochrome frame straight from the file with numpy."""
+    size = info.frame_bytes
+    start = info.pixel_offset + index * size  # type: ignore[operator]
+    if (index + 1) * size > info.pixel_length:
+        raise RenderError("The pixel data is truncated: the file ends before this frame.")
+    if isinstance(path, bytes):
+        buffer = path[start : start + size]
+    else:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            buffer = handle.read(size)
+    if len(buffer) < size:
+        raise RenderError("The pixel data is truncated: the file ends before this frame.")
+    kind = "i" if info.signed else "u"
+    order = "<" if info.little_endian else ">"
+    array = np.frombuffer(buffer, dtype=f"{order}{kind}{info.bits_allocated // 8}")
+    if not info.little_endian:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array.reshape(info.rows, info.columns)
+
+
+def decode_frame(info: ImageInfo, source: str | bytes, index: int) -> np.ndarray:
+    """The stored values of frame `index` (0-based): 2-D for one sample, (rows, cols, 3) RGB."""
+    if not 0 <= index < info.frames:
+        raise RenderError(f"Frame {index + 1} does not exist (the image has {info.frames}).")
+    if (
+        info.pixel_offset is not None
+        and info.samples == 1
+        and info.bits_allocated in (8, 16, 32)
+        and info.photometric in (*MONOCHROME, "PALETTE COLOR")
+    ):
+        return _native_frame(info, source, index)
+    src: Any = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        if info.transfer_syntax == DeflatedExplicitVRLittleEndian:
+            src = pydicom.dcmread(src)  # the whole data set is deflated: no frame offsets
+        array = pydicom.pixels.pixel_array(src, index=index, as_rgb=True)
+    except Exception as exc:
+        name = UID(info.transfer_syntax).name if info.transfer_syntax else "unknown"
+        detail = " ".join(str(exc).split())[:300] or exc.__class__.__name__
+        raise RenderError(f"The frame could not be decoded ({name}): {detail}") from exc
+    if info.frames > 1 and array.ndim == (3 if info.samples == 1 else 4):
+        array = array[0]
+    return array
+
+
+# --- Display: modality LUT, VOI, palette ------------------------------------------------------
+
+
+def _voi(values: np.ndarray, window: Window) -> np.ndarray:
+    """PS3.3 C.11.2.1.2/3: LINEAR, LINEAR_EXACT and SIGMOID, to 0..255 as floats.
+
+    The piecewise definitions are written as one clipped line: below the window the line is
+    under 0 and above it over 1, so clipping gives exactly the standard's 0 and 255 ends.
+    """
+    c, w = window.center, window.width
+    if window.function == "SIGMOID":
+        with np.errstate(over="ignore"):
+            return 255.0 / (1.0 + np.exp(-4.0 * (values - c) / w))
+    if window.function == "LINEAR" and w <= 1:
+        return np.where(values > c - 0.5, 255.0, 0.0)
+    if window.function == "LINEAR_EXACT":
+        scaled = (values - (c - w / 2)) / w
+    else:
+        scaled = (values - (c - 0.5)) / (w - 1) + 0.5
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    scaled *= 255.0
+    return scaled
+
+
+def _modality(
+    values: np.ndarray, slope: float, intercept: float, lut: LookupTable | None
+) -> np.ndarray:
+    if lut is not None:
+        return lut.apply(values).astype(np.float64)
+    return values * slope + intercept
+
+
+def _display(modality_values: np.ndarray, voi: Window | LookupTable, invert: bool) -> np.ndarray:
+    if isinstance(voi, LookupTable):
+        top = float((1 << voi.bits) - 1) if voi.bits else float(voi.data.max() or 1)
+        out = voi.apply(modality_values).astype(np.float64) * (255.0 / top)
+    else:
+        out = _voi(modality_values, voi)
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return 255 - out if invert else out
+
+
+@lru_cache(maxsize=64)
+def _modality_table(
+    index_bits: int,
+    bits_stored: int,
+    signed: bool,
+    slope: float,
+    intercept: float,
+    modality_lut: LookupTable | None,
+) -> np.ndarray:
+    """Modality values of every stored bit pattern of `index_bits` bits (float64)."""
+    stored = np.arange(1 << index_bits, dtype=np.int64) & ((1 << bits_stored) - 1)
+    if signed:
+        stored = np.where(stored >= 1 << (bits_stored - 1), stored - (1 << bits_stored), stored)
+    table = _modality(stored, slope, intercept, modality_lut).astype(np.float64)
+    table.setflags(write=False)
+    return table
+
+
+@lru_cache(maxsize=256)
+def monochrome_lut(
+    index_bits: int,
+    bits_stored: int,
+    signed: bool,
+    slope: float,
+    intercept: float,
+    modality_lut: LookupTable | None,
+    voi: Window | LookupTable,
+    invert: bool,
+) -> np.ndarray:
+    """Stored value (as an unsigned `index_bits` pattern) -> display byte, in one table."""
+    modality = _modality_table(index_bits, bits_stored, signed, slope, intercept, modality_lut)
+    table = _display(modality, voi, invert)
+    table.setflags(write=False)
+    return table
+
+
+def _stored(info: ImageInfo, pixels: np.ndarray) -> np.ndarray:
+    """Stored values with unused high bits masked and the sign extended."""
+    if pixels.dtype.kind not in "iu" or info.bits_stored >= pixels.dtype.itemsize * 8:
+        return pixels
+    unused = pixels.dtype.itemsize * 8 - info.bits_stored
+    if info.signed:
+        signed = pixels.view(f"i{pixels.dtype.itemsize}")
+        return (signed << unused) >> unused
+    return pixels & ((1 << info.bits_stored) - 1)
+
+
+def auto_window(info: ImageInfo, pixels: np.ndarray, index: int) -> Window:
+    """From the frame's pixel range after the modality LUT: the full range, linearly."""
+    stored = _stored(info, pixels)
+    low, high = float(stored.min()), float(stored.max())
+    slope, intercept = info.rescale_for(index)
+    ends = _modality(np.array([low, high]), slope, intercept, info.modality_lut)
+    low, high = float(min(ends)), float(max(ends))
+    return Window((low + high) / 2, max(high - low, 1.0), "LINEAR_EXACT")
+
+
+def to_display(
+    info: ImageInfo, pixels: np.ndarray, index: int, window: Window | None
+) -> np.ndarray:
+    """8-bit pixels for the browser: (rows, cols) grey or (rows, cols, 3) RGB."""
+    if info.photometric == "PALETTE COLOR" and info.palette is not None:
+        entries = np.clip(pixels.astype(np.int64) - info.palette_first, 0, len(info.palette) - 1)
+        return info.palette[entries]
+    if pixels.ndim == 3:
+        if pixels.dtype == np.uint8:
+            return pixels
+        shift = max(info.bits_stored - 8, 0)
+        return np.clip(pixels.astype(np.uint32) >> shift, 0, 255).astype(np.uint8)
+    invert = info.photometric == "MONOCHROME1"
+    voi: Window | LookupTable | None = window or info.file_window(index) or info.voi_lut
+    if voi is None:
+        voi = auto_window(info, pixels, index)
+    slope, intercept = info.rescale_for(index)
+    if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
+        bits = pixels.dtype.itemsize * 8
+        table = monochrome_lut(
+            bits,
+            min(info.bits_stored, bits),
+            info.signed,
+            slope,
+            intercept,
+            info.modality_lut,
+            voi,
+            invert,
+        )
+        return table[pixels.view(f"u{pixels.dtype.itemsize}")]
+    # 32-bit and float data: too wide for a table, computed directly.
+    values = _stored(info, pixels).astype(np.float64)
+    return _display(_modality(values, slope, intercept, info.modality_lut), voi, invert)
+
+
+# --- Encoding ---------------------------------------------------------------------------------
+
+
+def fit_size(width: int, height: int, viewport: tuple[int, int] | None) -> tuple[int, int]:
+    """The size the image is shown at: scaled down (never up) to fit the viewport."""
+    if not viewport:
+        return width, height
+    factor = min(viewport[0] / width, viewport[1] / height, 1.0)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """A PNG of 8-bit grey or RGB pixels, written directly.
+
+    Rows are left unfiltered and deflated with zlib's run-length strategy: on medical images
+    that is about six times faster than Pillow's encoder at level 1 and the file is smaller.
+    """
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    raw = np.zeros((height, width * channels + 1), dtype=np.uint8)  # filter byte 0 per row
+    raw[:, 1:] = pixels.reshape(height, width * channels)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = compressor.compress(raw.data) + compressor.flush()
+    colour_type = {1: 0, 3: 2, 4: 6}[channels]
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    chunks = (_chunk(b"IHDR", header), _chunk(b"IDAT", data), _chunk(b"IEND", b""))
+    return PNG_SIGNATURE + b"".join(chunks)
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(payload, zlib.crc32(kind)) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def encode(
+    pixels: np.ndarray,
+    media_type: str,
+    *,
+    quality: int = DEFAULT_QUALITY,
+    viewport: tuple[int, int] | None = None,
+) -> bytes:
+    height, width = pixels.shape[:2]
+    size = fit_size(width, height, viewport)
+    image = None
+    if size != (width, height):
+        image = Image.fromarray(np.ascontiguousarray(pixels))
+        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if media_type == PNG:
+        return encode_png(pixels if image is None else np.asarray(image))
+    image = image or Image.fromarray(np.ascontiguousarray(pixels))
+    out = io.BytesIO()
+    if media_type == JPEG:
+        image.save(out, "JPEG", quality=quality)
+    elif media_type == WEBP:
+        image.save(out, "WEBP", quality=quality, method=2)
+    else:
+        raise ValueError(f"Unsupported media type {media_type}")
+    return out.getvalue()
+
+
+# --- The whole pipeline -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    frame: int = 0  # 0-based
+    window: Window | None = None
+    viewport: tuple[int, int] | None = None
+    media_type: str = PNG
+    quality: int = DEFAULT_QUALITY
+
+
+def render(source: str | bytes, params: RenderParams, limits: Limits = Limits()) -> bytes:
+    """Decode, window and encode one frame of a DICOM file (a path, or the file's bytes)."""
+    info = read_info(source)
+    check_limits(info, limits)
+    pixels = decode_frame(info, source, params.frame)
+    display = to_display(info, pixels, params.frame, params.window)
+    return encode(display, params.media_type, quality=params.quality, viewport=params.viewport)

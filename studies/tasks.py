@@ -1,0 +1,16 @@
+"""Background work for studies: pre-render the viewer's first images after ingest."""
+
+from celery import shared_task
+
+from . import frames
+from .models import Study
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def prerender_study(study_id: int) -> dict[str, int]:
+    """Render and cache the default view of every frame and the thumbnails of a study."""
+    study = Study.objects.filter(pk=study_id).first()
+    if study is None:
+        return {"frames": 0, "thumbnails": 0, "failed": 0}
+    report = frames.study_prerender(study=study)
+    return {"frames": report.frames, "thumbnails": report.thumbnails, "failed": report.failed}

@@ -1,0 +1,122 @@
+"""The image viewer page, shared by clinicians and guests."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from .frames import VIEWER_MAX_SIZE
+from .models import Instance, Series, Study
+
+CT_PRESETS = [
+    {"key": "brain", "label": "Brain", "center": 40, "width": 80},
+    {"key": "soft", "label": "Soft tissue", "center": 40, "width": 400},
+    {"key": "lung", "label": "Lung", "center": -600, "width": 1500},
+    {"key": "bone", "label": "Bone", "center": 400, "width": 1800},
+    {"key": "liver", "label": "Liver", "center": 60, "width": 160},
+]
+PRESETS_BY_MODALITY = {"CT": CT_PRESETS}
+
+
+def _label(study: Study) -> str:
+    date = study.study_date.strftime("%d/%m/%Y") if study.study_date else "date unknown"
+    return " · ".join(p for p in (date, study.modalities_in_study, study.study_description) if p)
+
+
+def viewer_studies(studies: Iterable[Study]) -> list[dict[str, Any]]:
+    """Series and frames of these studies, for the viewer's JSON: two queries in all."""
+    studies = list(studies)
+    series_list = list(Series.objects.filter(study__in=studies).order_by("series_number", "id"))
+    by_series: dict[int, list[list[Any]]] = defaultdict(list)
+    windows: dict[int, list[float]] = {}
+    rows = (
+        Instance.objects.filter(series__in=series_list)
+        .order_by("instance_number", "slice_location", "id")
+        .values_list(
+            "series_id",
+            "sop_instance_uid",
+            "number_of_frames",
+            "rows",
+            "columns",
+            "window_center",
+            "window_width",
+        )
+    )
+    for series_id, sop, frames, height, width, center, window_width in rows:
+        big = (height or 0) > VIEWER_MAX_SIZE or (width or 0) > VIEWER_MAX_SIZE
+        viewport = f"{VIEWER_MAX_SIZE},{VIEWER_MAX_SIZE}" if big else ""
+        by_series[series_id].append([sop, frames or 1, viewport])
+        if series_id not in windows and center is not None and window_width:
+            windows[series_id] = [center, window_width]
+    series_by_study: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for series in series_list:
+        if not by_series[series.pk]:
+            continue
+        series_by_study[series.study_id].append(
+            {
+                "uid": series.series_instance_uid,
+                "number": series.series_number,
+                "modality": series.modality,
+                "description": series.series_description,
+                "window": windows.get(series.pk),
+                "presets": PRESETS_BY_MODALITY.get(series.modality, []),
+                "instances": by_series[series.pk],
+            }
+        )
+    return [
+        {
+            "uid": study.study_instance_uid,
+            "label": _label(study),
+            "date": study.study_date.strftime("%d/%m/%Y") if study.study_date else "",
+            "description": study.study_description,
+            "series": series_by_study[study.pk],
+        }
+        for study in studies
+    ]
+
+
+def render_viewer(
+    request: HttpRequest,
+    study: Study,
+    *,
+    guest: bool,
+    priors: Iterable[Study] = (),
+    banner: str | None = None,
+    back_url: str | None = None,
+) -> HttpResponse:
+    """The viewer page. With guest=True it has no way into the rest of the app: no top bar,
+    no worklist links; a patient banner (plus `banner`, e.g. who shared it) instead. Image
+    URLs are the same /dicomweb/ URLs; access there is checked against the session."""
+    priors = list(priors)
+    data = {
+        "dicomweb": reverse(
+            "dicomweb:series_thumbnail", kwargs={"study": "0", "series": "0"}
+        ).split("/studies/")[0],
+        "patient": {
+            "name": study.patient_display_name,
+            "id": study.patient_id,
+            "birthDate": study.patient_birth_date.strftime("%d/%m/%Y")
+            if study.patient_birth_date
+            else "",
+            "sex": study.patient_sex,
+        },
+        "studies": viewer_studies([study, *priors]),
+    }
+    context = {
+        "study": study,
+        "priors": priors,
+        "guest": guest,
+        "banner": banner,
+        "back_url": None if guest else back_url,
+        "viewer_data": data,
+    }
+    response = render(request, "studies/viewer.html", context)
+    response["Cache-Control"] = "private, no-store"
+    if guest:
+        response["Referrer-Policy"] = "no-referrer"
+    return response

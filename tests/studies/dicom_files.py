@@ -1,0 +1,200 @@
+"""Small DICOM files for rendering tests: numpy arrays -> pydicom data sets -> bytes or rows.
+
+Also an independent reference for the display pipeline (the PS3.3 formulas written piecewise,
+exactly as in the standard), so tests compare rendered pixels with an expectation that does not
+share code with studies/rendering.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    generate_uid,
+)
+
+from tests.factories import InstanceFactory, SeriesFactory
+
+TEST_FILES = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
+
+
+def bundled(name: str) -> str:
+    """A test file bundled with pydicom (no download)."""
+    return os.path.join(TEST_FILES, name)
+
+
+def phantom(rows: int = 64, columns: int = 48, low: int = -1000, high: int = 1500) -> np.ndarray:
+    """A smooth ramp with a disc: every value between low and high appears somewhere."""
+    yy, xx = np.mgrid[0:rows, 0:columns]
+    ramp = low + (high - low) * (yy * columns + xx) / (rows * columns - 1)
+    disc = np.hypot(yy - rows / 2, xx - columns / 2) < min(rows, columns) / 5
+    return np.where(disc, (low + high) // 2, ramp).round().astype(np.int64)
+
+
+def dataset(
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME2",
+    bits_allocated: int | None = None,
+    bits_stored: int | None = None,
+    signed: bool = False,
+    syntax: str = ExplicitVRLittleEndian,
+    frames: int | None = None,
+    **attributes: object,
+) -> Dataset:
+    """A CT-like data set holding `pixels` (frames x rows x cols [x 3] or rows x cols [x 3])."""
+    colour = photometric not in ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
+    multi = pixels.ndim == (4 if colour else 3)
+    bits_allocated = bits_allocated or (8 if pixels.dtype.itemsize == 1 else 16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "CT"
+    ds.PatientName = "Test^Render"
+    ds.Rows, ds.Columns = pixels.shape[1:3] if multi else pixels.shape[:2]
+    ds.SamplesPerPixel = 3 if colour else 1
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = bits_allocated
+    ds.BitsStored = bits_stored or bits_allocated
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if signed else 0
+    if multi or frames:
+        ds.NumberOfFrames = frames or pixels.shape[0]
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    kind = "i" if signed else "u"
+    order = ">" if syntax == ExplicitVRBigEndian else "<"
+    if bits_allocated == 1:
+        ds.PixelData = pydicom.pixels.pack_bits(pixels.astype(np.uint8).ravel())
+    else:
+        ds.PixelData = pixels.astype(f"{order}{kind}{bits_allocated // 8}").tobytes()
+    return ds
+
+
+def jpeg_baseline(pixels: np.ndarray, *, photometric: str, quality: int = 95) -> Dataset:
+    """JPEG baseline through Pillow (grey, or colour subsampled 4:2:2 as YBR_FULL_422)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    subsampling = 1 if pixels.ndim == 3 else 0  # 1 = 4:2:2
+    Image.fromarray(pixels).save(out, "JPEG", quality=quality, subsampling=subsampling)
+    ds = dataset(pixels, photometric=photometric, syntax=JPEGBaseline8Bit)
+    ds.PixelData = encapsulate([out.getvalue()])
+    ds["PixelData"].VR = "OB"
+    return ds
+
+
+def to_bytes(ds: Dataset) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def write(ds: Dataset, path) -> str:  # type: ignore[no-untyped-def]
+    ds.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+def instance_for(ds: Dataset | bytes, *, series=None, study=None, **kwargs):  # type: ignore[no-untyped-def]
+    """An Instance row whose file (saved through the storage API) holds this data set."""
+    data = ds if isinstance(ds, bytes) else to_bytes(ds)
+    parsed = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    if series is None:
+        series = SeriesFactory(**({"study": study} if study is not None else {}))
+    return InstanceFactory(
+        series=series,
+        sop_instance_uid=kwargs.pop("sop_instance_uid", None) or str(parsed.SOPInstanceUID),
+        rows=parsed.get("Rows"),
+        columns=parsed.get("Columns"),
+        number_of_frames=int(parsed.get("NumberOfFrames", 1) or 1),
+        transfer_syntax_uid=str(parsed.file_meta.TransferSyntaxUID),
+        photometric_interpretation=str(parsed.get("PhotometricInterpretation", "")),
+        file__data=data,
+        file_size=len(data),
+        **kwargs,
+    )
+
+
+# --- An independent reference for the display pipeline -------------------------------------
+
+
+def reference_window(values: np.ndarray, center: float, width: float, function: str = "LINEAR"):  # type: ignore[no-untyped-def]
+    """PS3.3 C.11.2.1.2.1 / C.11.2.1.3.2 written out piecewise, output 0..255."""
+    values = values.astype(np.float64)
+    y_min, y_max = 0.0, 255.0
+    if function == "SIGMOID":
+        out = (y_max - y_min) / (1 + np.exp(-4 * (values - center) / width)) + y_min
+    elif function == "LINEAR_EXACT":
+        out = np.empty_like(values)
+        below = values <= center - width / 2
+        above = values > center + width / 2
+        inside = ~(below | above)
+        out[below], out[above] = y_min, y_max
+        out[inside] = ((values[inside] - center) / width + 0.5) * (y_max - y_min) + y_min
+    else:
+        out = np.empty_like(values)
+        below = values <= center - 0.5 - (width - 1) / 2
+        above = values > center - 0.5 + (width - 1) / 2
+        inside = ~(below | above)
+        out[below], out[above] = y_min, y_max
+        out[inside] = ((values[inside] - (center - 0.5)) / (width - 1) + 0.5) * (
+            y_max - y_min
+        ) + y_min
+    return np.rint(out).astype(np.uint8)
+
+
+def decoded(data: bytes) -> np.ndarray:
+    """Pixels of an encoded PNG/JPEG/WebP response."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return np.asarray(image)
+
+
+def close(actual: np.ndarray, expected: np.ndarray, tolerance: int = 1) -> bool:
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    difference = np.abs(actual.astype(np.int64) - expected.astype(np.int64))
+    return int(difference.max()) <= tolerance
+
+
+def ct_series(study, *, slices: int = 5, size: int = 64, number: int = 1, **series_kwargs):  # type: ignore[no-untyped-def]
+    """A CT series of `slices` single-frame instances (a disc that grows slice by slice)."""
+    series = SeriesFactory(
+        study=study,
+        modality="CT",
+        series_number=number,
+        number_of_instances=slices,
+        **series_kwargs,
+    )
+    yy, xx = np.mgrid[0:size, 0:size]
+    for k in range(slices):
+        radius = size * (0.15 + 0.3 * k / max(slices - 1, 1))
+        hu = np.where(np.hypot(yy - size / 2, xx - size / 2) < radius, 60, -1000)
+        hu = hu + ((xx + yy) % 7) * 40  # texture, so windows show differences
+        ds = dataset(
+            (hu + 1024).astype(np.int64),
+            bits_stored=12,
+            signed=True,
+            RescaleIntercept=-1024,
+            RescaleSlope=1,
+            WindowCenter=40,
+            WindowWidth=400,
+            InstanceNumber=k + 1,
+        )
+        instance_for(ds, series=series, instance_number=k + 1, window_center=40, window_width=400)
+    return series
