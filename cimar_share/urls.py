@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("studies/", include("studies.urls")),
+    path("g/", include("guestlinks.urls")),
     path("", include("worklists.urls")),
 ]
 

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from guestlinks.selectors import guestlinks_panel
 from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .models import Study
@@ -52,5 +53,6 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "series_list": study_series(study),
             "priors": study_priors(study=study, worklists=[worklist]),
             "perms_here": worklist_permissions(request.user, worklist),
+            "guestlinks_panel": guestlinks_panel(user=request.user, study=study, worklist=worklist),
         },
     )
