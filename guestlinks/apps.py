@@ -5,4 +5,6 @@ class GuestlinksConfig(AppConfig):
     name = "guestlinks"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import logs, signals  # noqa: F401
+
+        logs.install()

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -102,23 +102,18 @@ def gate(request: HttpRequest, token: str) -> HttpResponse:
     )
     if result.outcome == Outcome.OPENED and result.link is not None:
         guest_session_start(request, link=result.link, study_ids=set(result.study_ids))
-        return redirect(
-            reverse("guestlinks:viewer", args=[result.link.study.public_id]), status=303
+        response = HttpResponseRedirect(
+            reverse("guestlinks:viewer", args=[result.link.study.public_id])
         )
-    if result.outcome == Outcome.RATE_LIMITED and result.link is not None:
-        minutes = max(1, round((result.retry_after or 60) / 60))
-        response = _render_gate(
-            request,
-            result.link,
-            error=f"Too many attempts. Nothing was used up: please wait {minutes} minute"
-            f"{'s' if minutes != 1 else ''} and try again.",
-            status=429,
-        )
-        response["Retry-After"] = str(result.retry_after or 60)
+        response.status_code = 303  # See Other: the viewer is fetched with a GET
         return response
     if result.outcome == Outcome.RATE_LIMITED:
-        response = render(request, "guestlinks/unavailable.html", status=429)
-        response["Retry-After"] = str(result.retry_after or 60)
+        # The same page whatever the link's state: it tells nothing about the link.
+        wait = result.retry_after or 60
+        response = render(
+            request, "guestlinks/too_many.html", {"minutes": max(1, round(wait / 60))}, status=429
+        )
+        response["Retry-After"] = str(wait)
         return response
     if result.outcome == Outcome.WRONG_PASSWORD and result.link and result.attempts_left:
         form = GatePasswordForm()
