@@ -69,7 +69,9 @@ def test_birth_date_link_tells_the_format_but_never_the_date(client, make_link):
     assert "YYYYMMDD" in body and "19700517" not in body
 
 
-def test_get_and_head_consume_and_send_nothing(client, make_link, django_capture_on_commit_callbacks):
+def test_get_and_head_consume_and_send_nothing(
+    client, make_link, django_capture_on_commit_callbacks
+):
     link = make_link(max_uses=1, password="open-sesame", notify_on_view=True)
     before = snapshot()
     with django_capture_on_commit_callbacks() as callbacks:
@@ -205,7 +207,10 @@ def test_wrong_password_uses_one_attempt(client, make_link, checks):
     assert SESSION_KEY not in client.session
     assert GuestLinkAccess.objects.get().outcome == "wrong_password"
     event = AuditEvent.objects.get(action=AuditEvent.Action.GUESTLINK_ATTEMPT)
-    assert event.outcome == "failure" and event.details == {"result": "wrong_password", "locked": False}
+    assert event.outcome == "failure" and event.details == {
+        "result": "wrong_password",
+        "locked": False,
+    }
 
 
 def test_reaching_max_attempts_locks_and_tells_the_creator_once(client, make_link, owner, checks):
@@ -227,7 +232,14 @@ def test_reaching_max_attempts_locks_and_tells_the_creator_once(client, make_lin
     assert "locked" in email.subject.lower()
     assert link.token not in email.body
     outcomes = list(GuestLinkAccess.objects.order_by("id").values_list("outcome", flat=True))
-    assert outcomes == ["wrong_password", "opened", "wrong_password", "wrong_password", "refused", "refused"]
+    assert outcomes == [
+        "wrong_password",
+        "opened",
+        "wrong_password",
+        "wrong_password",
+        "refused",
+        "refused",
+    ]
 
 
 def test_birth_date_password(client, make_link):
@@ -292,9 +304,14 @@ def test_rate_limit_per_address_before_any_hashing(client, make_link, settings, 
     assert open_link(client, link, "open-sesame", REMOTE_ADDR="10.1.2.3").status_code == 303
     limited_row = GuestLinkAccess.objects.get(outcome="rate_limited")
     assert limited_row.link == link
-    assert AuditEvent.objects.filter(
-        action=AuditEvent.Action.GUESTLINK_ATTEMPT, outcome="denied", details__result="rate_limited"
-    ).count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.GUESTLINK_ATTEMPT,
+            outcome="denied",
+            details__result="rate_limited",
+        ).count()
+        == 1
+    )
 
 
 def test_rate_limit_per_link(client, make_link, settings, checks):

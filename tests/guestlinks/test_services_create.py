@@ -222,9 +222,12 @@ def test_delete(make_link, owner, study):
     link.refresh_from_db()
     assert link.deleted_at is not None and link.deleted_by == owner
     assert link.state == GuestLink.State.DELETED and not link.is_usable
-    assert AuditEvent.objects.filter(
-        action=AuditEvent.Action.GUESTLINK_DELETED, guest_link_id=link.public_id
-    ).count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.GUESTLINK_DELETED, guest_link_id=link.public_id
+        ).count()
+        == 1
+    )
     services.guestlink_delete(actor=owner, link=link)  # twice: no second event
     assert AuditEvent.objects.filter(action=AuditEvent.Action.GUESTLINK_DELETED).count() == 1
 
