@@ -1,6 +1,7 @@
 """factory_boy factories and small builders shared by every test module."""
 
 import datetime
+import hashlib
 
 import factory
 from django.contrib.auth import get_user_model
@@ -89,7 +90,10 @@ class InstanceFactory(factory.django.DjangoModelFactory):
 def role_with(*codenames: str, name: str | None = None) -> Role:
     """A role holding exactly these product permissions (all of them when none are given)."""
     codenames = codenames or tuple(PRODUCT_PERMISSION_CODENAMES)
-    role, _ = Role.objects.get_or_create(name=name or "+".join(sorted(codenames)))
+    name = name or "+".join(sorted(codenames))
+    if len(name) > 100:  # Role.name is varchar(100); PostgreSQL enforces it
+        name = f"{name[:87]}~{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    role, _ = Role.objects.get_or_create(name=name)
     role.permissions.set(product_permissions().filter(codename__in=codenames))
     worklist_services.role_sync_permissions(role=role)
     return role
