@@ -5,7 +5,7 @@ import re
 
 TOKEN_IN_PATH = re.compile(r"/g/[A-Za-z0-9_-]{43}")
 REDACTED = "/g/<token>"
-LOGGERS = ("django.request", "django.server")
+LOGGERS = ("django.request", "django.server", "django.security.csrf")
 
 
 def redact(value: object) -> object:

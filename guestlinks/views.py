@@ -9,10 +9,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studies.models import Study, WorklistEntry
@@ -49,6 +52,19 @@ def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         return response
 
     return wrapped
+
+
+class _GuestCsrf(CsrfViewMiddleware):
+    """CSRF for guest forms. Guest pages send `Referrer-Policy: no-referrer`, so browsers send
+    `Origin: null` with their POSTs; that origin is accepted and the CSRF token (cookie plus
+    form field, SameSite=Lax) is checked as for every other form."""
+
+    def _origin_verified(self, request: HttpRequest) -> bool:
+        return request.META.get("HTTP_ORIGIN") == "null" or super()._origin_verified(request)
+
+
+def guest_csrf_protect(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    return csrf_exempt(decorator_from_middleware(_GuestCsrf)(view))
 
 
 def _unavailable(request: HttpRequest) -> HttpResponse:
@@ -89,6 +105,7 @@ def _render_gate(
 
 
 @guest_page
+@guest_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def gate(request: HttpRequest, token: str) -> HttpResponse:
     """GET/HEAD only show the link; a POST (password or "Open study") uses it."""
@@ -152,13 +169,13 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
                 "series_list": study_series(study),
                 "other_studies": [other for other in studies if other.pk != study.pk],
                 "main_study_id": link.study_id,
-                "ends_at": guest.ends_at,
                 "time_zone": timezone.get_current_timezone_name(),
             },
         )
 
 
 @guest_page
+@guest_csrf_protect
 @require_POST
 def end_session(request: HttpRequest) -> HttpResponse:
     guest_session_end(request)

@@ -350,17 +350,23 @@ def test_rate_limit_counters_are_pruned(make_link, settings):
     assert "1.2.3.4" not in RateLimitBucket.objects.get().key
 
 
-def test_csrf_is_required(make_link):
+def test_csrf_is_required_even_with_the_null_origin_of_no_referrer_pages(make_link):
+    """Browsers send `Origin: null` from a no-referrer page: accepted, but the token is not."""
     from django.test import Client
 
-    link = make_link()
+    link = make_link(max_uses=5)
+    url = link.get_absolute_url()
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post(link.get_absolute_url()).status_code == 403
-    assert GuestLink.objects.get(pk=link.pk).use_count == 0
-    page = strict.get(link.get_absolute_url())
+    assert strict.post(url, HTTP_ORIGIN="null").status_code == 403  # no token
+    page = strict.get(url)
     token = page.cookies[django_settings.CSRF_COOKIE_NAME].value
-    response = strict.post(link.get_absolute_url(), {"csrfmiddlewaretoken": token})
-    assert response.status_code == 303
+    form = {"csrfmiddlewaretoken": token}
+    assert strict.post(url, form, HTTP_ORIGIN="https://evil.example").status_code == 403
+    assert GuestLink.objects.get(pk=link.pk).use_count == 0
+    assert strict.post(url, form, HTTP_ORIGIN="null").status_code == 303
+    assert strict.post(url, form, HTTP_ORIGIN="http://testserver").status_code == 303
+    assert strict.post(url, form).status_code == 303
+    assert GuestLink.objects.get(pk=link.pk).use_count == 3
 
 
 def test_tokens_stay_out_of_the_request_log(client, make_link, caplog):

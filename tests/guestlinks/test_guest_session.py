@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from guestlinks import services
-from guestlinks.access import SESSION_KEY, guest_study_ids
+from guestlinks.access import SESSION_KEY, get_guest_session, guest_study_ids
 from guestlinks.models import GuestLink
 from studies.access import get_study_for_request
 from tests.factories import InstanceFactory, SeriesFactory, StudyFactory, add_to_worklist
@@ -146,9 +146,16 @@ def test_session_cookie_expires_when_idle(client, make_link, settings):
 
 def test_session_never_outlives_the_link(client, make_link, study):
     link = make_link(expires_at=timezone.now() + datetime.timedelta(minutes=10))
-    body = client.get(open_link(client, link)["Location"]).content.decode()
-    local = timezone.localtime(link.expires_at, timezone.get_default_timezone())
-    assert local.strftime("%H:%M") in body  # ends with the link, before the idle timeout
+    open_link(client, link)
+    guest = get_guest_session(guest_request(client))
+    assert guest.ends_at == link.expires_at  # before the 30-minute idle timeout
+    GuestLink.objects.filter(pk=link.pk).update(expires_at=timezone.now())
+    assert client.get(viewer_url(study)).status_code == 404
+    other = make_link()
+    open_link(client, other)
+    guest = get_guest_session(guest_request(client))
+    idle_end = timezone.now() + datetime.timedelta(minutes=30)
+    assert abs(guest.ends_at - idle_end) < datetime.timedelta(seconds=5)
 
 
 def test_end_session(client, make_link, study):
