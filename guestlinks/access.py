@@ -68,7 +68,7 @@ def guest_session_end(request: HttpRequest) -> None:
 def _load(request: HttpRequest) -> GuestSession | None:
     session = getattr(request, "session", None)
     data = session.get(SESSION_KEY) if session is not None else None
-    if not isinstance(data, dict):
+    if session is None or not isinstance(data, dict):
         return None
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
@@ -82,7 +82,7 @@ def _load(request: HttpRequest) -> GuestSession | None:
         return None
     link = (
         GuestLink.objects.select_related("study", "worklist", "created_by__organisation")
-        .filter(pk=data.get("link"))
+        .filter(pk=int(data.get("link", 0)))
         .first()
     )
     if link is None or not link.allows_session_at(timezone.now()):

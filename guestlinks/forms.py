@@ -106,7 +106,7 @@ class GuestLinkForm(forms.Form):
             field.help_text = "Unavailable: this study has no patient birth date."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if cleaned.get("expires") == CUSTOM:
             custom = cleaned.get("expires_custom")
             if custom is None:

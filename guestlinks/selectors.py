@@ -67,10 +67,10 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
     can_view = "view_guest_links" in permissions
     if not (can_create or can_view):
         return None
-    links = study_guest_links(study=study, worklist=worklist)
+    queryset = study_guest_links(study=study, worklist=worklist)
     if not can_view:
-        links = links.filter(created_by=user)
-    links = list(links)
+        queryset = queryset.filter(created_by=user)
+    links: list[Any] = list(queryset)
     for link in links:
         link.can_delete = can_create or link.created_by_id == user.pk
         link.last_opened_device = describe_user_agent(link.last_opened_user_agent or "")

@@ -245,10 +245,10 @@ def guestlink_open(
 def _log_attempt(
     link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
 ) -> None:
-    audit_outcome = {
-        Outcome.OPENED: AuditEvent.Outcome.SUCCESS,
-        Outcome.WRONG_PASSWORD: AuditEvent.Outcome.FAILURE,
-    }.get(outcome, AuditEvent.Outcome.DENIED)
+    audit_outcome: str = {
+        Outcome.OPENED.value: AuditEvent.Outcome.SUCCESS.value,
+        Outcome.WRONG_PASSWORD.value: AuditEvent.Outcome.FAILURE.value,
+    }.get(outcome, AuditEvent.Outcome.DENIED.value)
     with transaction.atomic():
         GuestLinkAccess.objects.create(
             link=link,
