@@ -156,7 +156,7 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
         return _unavailable(request)
     study = Study.objects.filter(public_id=public_id, pk__in=guest.study_ids).first()
     if study is None:
-        raise Http404("No such study.")
+        return render(request, "guestlinks/unavailable.html", {"not_shared": True}, status=404)
     link = guest.link
     services.guestlink_record_view(link=link, study=study, request=request)
     studies = Study.objects.filter(pk__in=guest.study_ids).order_by("-study_date", "-id")

@@ -205,23 +205,26 @@ def _patterns(resolvers, namespace=""):
 
 
 def _kwargs_for(pattern, study, series, instance):
-    """Fill a URL's parameters from a study, by name; None if it is not about a study."""
-    names = list(getattr(pattern.pattern, "converters", {}) or pattern.pattern.regex.groupindex)
+    """Fill a URL's parameters from a study, by name and converter; None if it is not about
+    a study (so the walk covers whatever study, series, instance and frame URLs exist)."""
+    converters = getattr(pattern.pattern, "converters", None) or dict.fromkeys(
+        pattern.pattern.regex.groupindex
+    )
     values, about_study = {}, False
-    for name in names:
+    for name, converter in converters.items():
         lowered = name.lower()
+        is_uuid = type(converter).__name__ == "UUIDConverter"
         if "sop" in lowered or lowered in ("instance", "instance_uid", "instance_id"):
             values[name], about_study = instance.sop_instance_uid, True
         elif "series" in lowered:
             values[name], about_study = series.series_instance_uid, True
         elif "frame" in lowered:
             values[name] = "1"
-        elif "study" in lowered and "uid" in lowered:
-            values[name], about_study = study.study_instance_uid, True
-        elif lowered in ("public_id", "study_id", "study"):
-            values[name], about_study = study.public_id, True
         elif "worklist" in lowered:
             values[name] = next(iter(study.entries.values_list("worklist__public_id", flat=True)))
+        elif "study" in lowered or lowered == "public_id":
+            values[name] = study.public_id if is_uuid else study.study_instance_uid
+            about_study = True
         else:
             return None
     return values if about_study else None
@@ -256,3 +259,13 @@ def test_a_guest_cannot_fetch_any_page_of_another_study(client, make_link, study
     # ...and the same walk over the shared study reaches the guest viewer.
     assert client.get(viewer_url(study)).status_code == 200
     assert isinstance(study.public_id, UUID)
+
+
+def test_another_study_in_a_live_session_gets_a_guest_404(client, make_link):
+    other = StudyFactory()
+    open_link(client, make_link())
+    response = client.get(viewer_url(other))
+    assert response.status_code == 404
+    assert "This study was not shared with you" in response.content.decode()
+    assert other.patient_name not in response.content.decode()
+    assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
