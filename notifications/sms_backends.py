@@ -1,5 +1,7 @@
 import logging
 
+from .errors import PermanentDeliveryError, TransientDeliveryError
+
 logger = logging.getLogger(__name__)
 
 
@@ -8,14 +10,6 @@ class ConsoleBackend:
 
     def send(self, to: str, text: str) -> None:
         logger.info("SMS to %s…: %d characters", to[:4], len(text))
-
-
-class SmsDeliveryError(Exception):
-    """A message the provider did not take. `transient` says whether a retry may succeed."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 class OutboxBackend:
@@ -88,10 +82,13 @@ class TwilioBackend:
                 detail = str(json.loads(error.read() or b"{}").get("message", ""))[:200]
             except ValueError:
                 pass
-            transient = error.code == 429 or error.code >= 500
-            raise SmsDeliveryError(
-                f"Twilio refused the SMS ({error.code}): {detail}", transient=transient
-            ) from error
+            # HTTP, unlike SMTP: 429 and 5xx may pass later; any other 4xx never will.
+            failure = (
+                TransientDeliveryError
+                if error.code == 429 or error.code >= 500
+                else PermanentDeliveryError
+            )
+            raise failure(f"Twilio refused the SMS ({error.code}): {detail}") from error
         except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise SmsDeliveryError(f"Twilio unreachable: {error}", transient=True) from error
+            raise TransientDeliveryError(f"Twilio unreachable: {error}") from error
         logger.info("SMS to %s… accepted by Twilio (%s)", to[:4], body.get("sid", "?"))
