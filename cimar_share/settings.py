@@ -237,3 +237,28 @@ DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
 FRAME_CACHE = os.environ.get("FRAME_CACHE", "files")  # "files" or "django" (FRAME_CACHE_ALIAS)
 FRAME_CACHE_DIR = os.environ.get("FRAME_CACHE_DIR", "")  # default: MEDIA_ROOT/render-cache
 FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")
+# Guest links (guestlinks app): guest sessions, attempt rate limits, SMS delivery.
+GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
+# Attempts (POSTs) at guest links, counted in the database so that every process shares them;
+# 0 switches a limit off.
+GUESTLINK_RATE_LIMIT_WINDOW_SECONDS = int(
+    os.environ.get("GUESTLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
+)
+GUESTLINK_RATE_LIMIT_PER_IP = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_IP", "20"))
+GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LINK", "60"))
+CELERY_BEAT_SCHEDULE["guestlinks-prune-rate-limits"] = {
+    "task": "guestlinks.tasks.prune_rate_limits",
+    "schedule": timedelta(hours=1),
+}
+SMS_TWILIO_ACCOUNT_SID = os.environ.get("SMS_TWILIO_ACCOUNT_SID", "")
+SMS_TWILIO_AUTH_TOKEN = os.environ.get("SMS_TWILIO_AUTH_TOKEN", "")
+SMS_TWILIO_FROM = os.environ.get(
+    "SMS_TWILIO_FROM", ""
+)  # a number, or a Messaging Service SID (MG...)
+SMS_TWILIO_API_BASE = os.environ.get("SMS_TWILIO_API_BASE", "https://api.twilio.com")
+SMS_OUTBOX_DIR = Path(os.environ.get("SMS_OUTBOX_DIR", VAR_DIR / "sms-outbox"))
+SMS_BACKEND = os.environ.get("SMS_BACKEND") or (
+    "notifications.sms_backends.TwilioBackend"
+    if SMS_TWILIO_ACCOUNT_SID
+    else "notifications.sms_backends.OutboxBackend"
+)

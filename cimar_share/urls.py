@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("studies/", include("studies.urls")),
     path("sharing/", include("sharing.urls")),
     path("dicomweb/", include("studies.dicomweb_urls")),
+    path("g/", include("guestlinks.urls")),
     path("", include("worklists.urls")),
 ]
 

@@ -1,8 +1,116 @@
-"""Guest access: which studies the request's guest session reaches."""
+"""Guest sessions: which studies the request's guest session reaches.
 
+A browser is either a clinician or a guest, never both at once:
+- opening a guest link logs out a clinician signed in in that browser (the session is
+  flushed and a new key issued before the guest data is written);
+- logging in ends a guest session (a `user_logged_in` receiver drops the guest data), and guest
+  data is ignored whenever the request has an authenticated user.
+
+A guest session stores only the link's id, the study ids granted when it was opened and when it
+was last seen. It is re-checked on every request against the link itself, so deleting, locking
+or expiring the link ends it at once; a used-up link keeps the sessions it already granted. It
+ends after GUEST_SESSION_IDLE_SECONDS without a request and never outlives the link's expiry.
+
+The viewer's endpoints need only `studies.access.get_study_for_request`, which asks
+`guest_study_ids(request)`.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import logout
 from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import GuestLink
+
+SESSION_KEY = "guestlink"
+_CACHE_ATTR = "_guest_session"
+
+
+@dataclass(frozen=True)
+class GuestSession:
+    link: GuestLink
+    study_ids: frozenset[int]
+    # When this session ends if nothing else happens: idle timeout or the link's expiry.
+    ends_at: datetime
+
+
+def _idle_seconds() -> int:
+    return int(settings.GUEST_SESSION_IDLE_SECONDS)
+
+
+def guest_session_start(request: HttpRequest, *, link: GuestLink, study_ids: set[int]) -> None:
+    """Begin a fresh guest session under a new session key, ending any clinician's session."""
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
+        logout(request)  # flushes the session and sets an anonymous user
+    else:
+        request.session.flush()
+    request.session[SESSION_KEY] = {
+        "link": link.pk,
+        "studies": sorted(study_ids),
+        "seen": int(time.time()),
+    }
+    request.session.set_expiry(_idle_seconds())
+    if hasattr(request, _CACHE_ATTR):
+        delattr(request, _CACHE_ATTR)
+
+
+def guest_session_end(request: HttpRequest) -> None:
+    session = getattr(request, "session", None)
+    if session is not None and SESSION_KEY in session:
+        del session[SESSION_KEY]
+    setattr(request, _CACHE_ATTR, None)
+
+
+def _load(request: HttpRequest) -> GuestSession | None:
+    session = getattr(request, "session", None)
+    data = session.get(SESSION_KEY) if session is not None else None
+    if session is None or not isinstance(data, dict):
+        return None
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        guest_session_end(request)
+        return None
+    now = time.time()
+    seen = int(data.get("seen", 0))
+    idle = _idle_seconds()
+    if now - seen >= idle:
+        guest_session_end(request)
+        return None
+    link = (
+        GuestLink.objects.select_related("study", "worklist", "created_by__organisation")
+        .filter(pk=int(data.get("link", 0)))
+        .first()
+    )
+    if link is None or not link.allows_session_at(timezone.now()):
+        guest_session_end(request)
+        return None
+    if now - seen >= min(60, idle / 4):
+        # Touch at most once a minute: keeps the session alive without a write per image.
+        data["seen"] = int(now)
+        session[SESSION_KEY] = data
+        seen = int(now)
+    idle_end = datetime.fromtimestamp(seen, tz=timezone.get_current_timezone()) + timedelta(
+        seconds=idle
+    )
+    return GuestSession(
+        link=link,
+        study_ids=frozenset(int(pk) for pk in data.get("studies", [])),
+        ends_at=min(idle_end, link.expires_at),
+    )
+
+
+def get_guest_session(request: HttpRequest) -> GuestSession | None:
+    """The request's live guest session, checked against its link once per request."""
+    if not hasattr(request, _CACHE_ATTR):
+        setattr(request, _CACHE_ATTR, _load(request))
+    return getattr(request, _CACHE_ATTR)
 
 
 def guest_study_ids(request: HttpRequest) -> set[int]:
-    # Guest links arrive with their own issue; until then no guest session reaches anything.
-    return set()
+    """Study ids the request's guest session may see; empty without a live guest session."""
+    guest = get_guest_session(request)
+    return set(guest.study_ids) if guest is not None else set()

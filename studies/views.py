@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from guestlinks.selectors import guestlinks_panel
 from sharing.selectors import study_sharing
 from worklists.access import get_worklist_for_user
 from worklists.models import Membership, Worklist
@@ -73,6 +74,7 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "priors": study_priors(study=study, worklists=[worklist]),
             "perms_here": worklist_permissions(request.user, worklist),
             "sharing": study_sharing(user=request.user, study=study, worklists=worklists),
+            "guestlinks_panel": guestlinks_panel(user=request.user, study=study, worklist=worklist),
         },
     )
 

@@ -1,0 +1,85 @@
+"""Guest links in the admin: read-only (create and delete them on the study page, where the
+services check permissions and write the audit trail)."""
+
+from django.contrib import admin
+
+from .models import GuestLink, GuestLinkAccess
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+class GuestLinkAccessInline(admin.TabularInline):
+    model = GuestLinkAccess
+    fields = ("created_at", "outcome", "ip_address", "user_agent")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(GuestLink)
+class GuestLinkAdmin(ReadOnlyAdmin):
+    list_display = (
+        "public_id",
+        "study",
+        "worklist",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "use_count",
+        "max_uses",
+        "password_kind",
+        "state_label",
+    )
+    list_filter = ("password_kind", "notify_on_view", "include_priors")
+    list_select_related = ("study", "worklist", "created_by")
+    search_fields = ("public_id", "email", "study__study_instance_uid", "created_by__username")
+    date_hierarchy = "created_at"
+    # Never the secret, token digest or password hash.
+    fields = (
+        "public_id",
+        "study",
+        "worklist",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "max_uses",
+        "use_count",
+        "password_kind",
+        "max_password_attempts",
+        "password_attempts",
+        "locked_at",
+        "email",
+        "message",
+        "mobile",
+        "notify_on_view",
+        "include_priors",
+        "deleted_at",
+        "deleted_by",
+    )
+    readonly_fields = fields
+    inlines = [GuestLinkAccessInline]
+
+    @admin.display(description="State")
+    def state_label(self, obj: GuestLink) -> str:
+        return obj.state_label
+
+
+@admin.register(GuestLinkAccess)
+class GuestLinkAccessAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "outcome", "link", "ip_address", "user_agent")
+    list_filter = ("outcome",)
+    list_select_related = ("link",)
+    date_hierarchy = "created_at"

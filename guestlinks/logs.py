@@ -1,0 +1,27 @@
+"""Keep guest-link tokens out of the logs: Django logs the path of every 4xx response."""
+
+import logging
+import re
+
+TOKEN_IN_PATH = re.compile(r"/g/[A-Za-z0-9_-]{43}")
+REDACTED = "/g/<token>"
+LOGGERS = ("django.request", "django.server", "django.security.csrf")
+
+
+def redact(value: object) -> object:
+    return TOKEN_IN_PATH.sub(REDACTED, value) if isinstance(value, str) else value
+
+
+class RedactGuestTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) for arg in record.args)
+        return True
+
+
+def install() -> None:
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactGuestTokens) for existing in logger.filters):
+            logger.addFilter(RedactGuestTokens())

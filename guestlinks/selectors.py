@@ -1,0 +1,86 @@
+"""Read paths for guest links: find one by token, list a study's links for the panel."""
+
+from typing import Any
+
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.urls import reverse
+
+from studies.models import Study
+from worklists.models import Worklist
+from worklists.selectors import worklist_permissions
+
+from .devices import describe_user_agent
+from .models import TOKEN_LENGTH, GuestLink, GuestLinkAccess, token_digest
+
+RECENT_ACCESSES = 10
+
+
+def guestlink_find(token: str) -> GuestLink | None:
+    """The link this URL token opens, looked up by digest and compared in constant time."""
+    if len(token) != TOKEN_LENGTH:
+        return None
+    link = (
+        GuestLink.objects.select_related("study", "worklist", "created_by__organisation")
+        .filter(token_digest=token_digest(token))
+        .first()
+    )
+    if link is None or not link.matches_token(token):
+        return None
+    return link
+
+
+def study_guest_links(*, study: Study, worklist: Worklist) -> QuerySet[GuestLink]:
+    """The study's links made in this worklist, newest first, with when and where each was
+    last opened and its recent attempts: two queries whatever the number of links."""
+    opened = GuestLinkAccess.objects.filter(
+        link=OuterRef("pk"), outcome=GuestLinkAccess.Outcome.OPENED
+    ).order_by("-created_at", "-id")
+    return (
+        GuestLink.objects.filter(study=study, worklist=worklist)
+        .select_related("created_by")
+        .annotate(
+            last_opened_at=Subquery(opened.values("created_at")[:1]),
+            last_opened_ip=Subquery(opened.values("ip_address")[:1]),
+            last_opened_user_agent=Subquery(opened.values("user_agent")[:1]),
+        )
+        .prefetch_related(
+            Prefetch(
+                "accesses",
+                queryset=GuestLinkAccess.objects.order_by("-created_at", "-id")[:RECENT_ACCESSES],
+                to_attr="recent_accesses",
+            )
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str, Any] | None:
+    """Everything the guest-link panel on the study page shows; None when it shows nothing.
+
+    "view_guest_links" lists every link of the study in this worklist; a user who may only
+    create links sees their own, so that they can copy them again.
+    """
+    from .forms import GuestLinkForm
+
+    permissions = worklist_permissions(user, worklist)
+    can_create = "create_guest_links" in permissions
+    can_view = "view_guest_links" in permissions
+    if not (can_create or can_view):
+        return None
+    queryset = study_guest_links(study=study, worklist=worklist)
+    if not can_view:
+        queryset = queryset.filter(created_by=user)
+    links: list[Any] = list(queryset)
+    for link in links:
+        link.can_delete = can_create or link.created_by_id == user.pk
+        link.last_opened_device = describe_user_agent(link.last_opened_user_agent or "")
+    return {
+        "can_create": can_create,
+        "can_view": can_view,
+        "links": links,
+        "form": GuestLinkForm(study=study) if can_create else None,
+        "create_url": reverse(
+            "guestlinks:create",
+            kwargs={"worklist_id": worklist.public_id, "study_id": study.public_id},
+        ),
+    }

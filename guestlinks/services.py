@@ -1,0 +1,405 @@
+"""Write paths for guest links: create, delete, and a guest's attempt to open one.
+
+Counters change only through conditional UPDATEs (`_claim_attempt`, `_claim_use`), so that
+concurrent requests can never use a link more often than allowed nor check more passwords than
+the link's attempts allow: a wrong password's attempt is claimed BEFORE the password is hashed.
+"""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import client_ip, client_user_agent, record_event
+from notifications.services import notification_enqueue
+from studies.models import Study, WorklistEntry
+from studies.selectors import study_priors
+from worklists.models import Worklist
+from worklists.selectors import user_has_worklist_perm
+
+from . import ratelimit
+from .devices import describe_user_agent
+from .models import DEFAULT_MAX_PASSWORD_ATTEMPTS, GuestLink, GuestLinkAccess, token_digest
+
+PASSWORD_MIN_LENGTH = 6
+PASSWORD_MAX_LENGTH = 128
+DEFAULT_EXPIRY = timedelta(days=7)
+MAX_EXPIRY = timedelta(days=366)
+
+Outcome = GuestLinkAccess.Outcome
+
+
+# --- permissions -------------------------------------------------------------------------
+
+
+def guestlink_can_delete(*, user: Any, link: GuestLink) -> bool:
+    """Its creator, or anyone who may create guest links on the link's worklist."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return link.created_by_id == user.pk or user_has_worklist_perm(
+        user, "create_guest_links", link.worklist
+    )
+
+
+# --- create and delete -------------------------------------------------------------------
+
+
+@transaction.atomic
+def guestlink_create(
+    *,
+    actor: Any,
+    study: Study,
+    worklist: Worklist,
+    max_uses: int | None = None,
+    expires_at: datetime | None = None,
+    password: str = "",
+    password_is_dob: bool = False,
+    max_password_attempts: int | None = DEFAULT_MAX_PASSWORD_ATTEMPTS,
+    email: str = "",
+    message: str = "",
+    mobile: Any = "",
+    notify_on_view: bool = False,
+    include_priors: bool = False,
+    request: HttpRequest | None = None,
+) -> GuestLink:
+    """Create a guest link for `study` as seen in `worklist`, and send it to its recipients.
+
+    An explicit `password` overrides `password_is_dob` (the patient's birth date as YYYYMMDD).
+    """
+    if not user_has_worklist_perm(actor, "create_guest_links", worklist):
+        raise PermissionDenied("Your role on this worklist does not allow creating guest links.")
+    if not WorklistEntry.objects.filter(worklist=worklist, study=study).exists():
+        raise PermissionDenied("That study is not in this worklist.")
+
+    now = timezone.now()
+    errors: dict[str, str] = {}
+    expires_at = expires_at or now + DEFAULT_EXPIRY
+    if expires_at <= now:
+        errors["expires_at"] = "The expiry must be in the future."
+    elif expires_at > now + MAX_EXPIRY:
+        errors["expires_at"] = "A guest link can last at most a year."
+    kind, secret_text = GuestLink.PasswordKind.NONE, ""
+    if password:
+        kind, secret_text = GuestLink.PasswordKind.PASSWORD, password
+        if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+            errors["password"] = (
+                f"Use {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters for the password."
+            )
+    elif password_is_dob:
+        if study.patient_birth_date is None:
+            errors["password_is_dob"] = (
+                "This study has no birth date, so it cannot be the password."
+            )
+        else:
+            kind = GuestLink.PasswordKind.BIRTH_DATE
+            secret_text = study.patient_birth_date.strftime("%Y%m%d")
+    if message and not email:
+        errors["message"] = "The message goes in the email: add an email address."
+    if errors:
+        raise ValidationError(errors)
+
+    link = GuestLink(
+        study=study,
+        worklist=worklist,
+        created_by=actor,
+        expires_at=expires_at,
+        max_uses=max_uses,
+        password_kind=kind,
+        password_hash=make_password(secret_text) if secret_text else "",
+        max_password_attempts=max_password_attempts or DEFAULT_MAX_PASSWORD_ATTEMPTS,
+        email=email,
+        message=message,
+        mobile=mobile or "",
+        notify_on_view=notify_on_view,
+        include_priors=include_priors,
+    )
+    link.token_digest = token_digest(link.token)
+    link.full_clean()
+    link.save()
+    record_event(
+        action=AuditEvent.Action.GUESTLINK_CREATED,
+        actor=actor,
+        request=request,
+        guest_link_id=link.public_id,
+        study_instance_uid=study.study_instance_uid,
+        details={
+            "worklist": str(worklist.public_id),
+            "max_uses": link.max_uses,
+            "expires_at": link.expires_at.isoformat(),
+            "password": link.password_kind,
+            "max_password_attempts": link.max_password_attempts,
+            "email": link.email,
+            "mobile": str(link.mobile) if link.mobile else "",
+            "notify_on_view": link.notify_on_view,
+            "include_priors": link.include_priors,
+        },
+    )
+    _send_link(link)
+    return link
+
+
+@transaction.atomic
+def guestlink_delete(*, actor: Any, link: GuestLink, request: HttpRequest | None = None) -> None:
+    """Make the link unusable at once, also for guest sessions opened through it."""
+    if not guestlink_can_delete(user=actor, link=link):
+        raise PermissionDenied(
+            "Only its creator or someone who may create guest links here may delete it."
+        )
+    now = timezone.now()
+    deleted = GuestLink.objects.filter(pk=link.pk, deleted_at__isnull=True).update(
+        deleted_at=now, deleted_by=actor
+    )
+    if not deleted:
+        return  # already deleted: nothing changes, nothing to record
+    link.deleted_at, link.deleted_by = now, actor
+    record_event(
+        action=AuditEvent.Action.GUESTLINK_DELETED,
+        actor=actor,
+        request=request,
+        guest_link_id=link.public_id,
+        study_instance_uid=link.study.study_instance_uid,
+    )
+
+
+# --- a guest opens a link ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    outcome: str
+    link: GuestLink | None = None
+    study_ids: frozenset[int] = frozenset()
+    attempts_left: int | None = None
+    retry_after: int | None = None
+
+
+def _usable_now() -> Q:
+    """The conditions under which a link may take one more use or password attempt."""
+    return Q(deleted_at__isnull=True, locked_at__isnull=True, expires_at__gt=timezone.now()) & (
+        Q(max_uses__isnull=True) | Q(use_count__lt=F("max_uses"))
+    )
+
+
+def _claim_attempt(link_id: int) -> bool:
+    """Take one password attempt, atomically, before the password is checked."""
+    return bool(
+        GuestLink.objects.filter(
+            _usable_now(), pk=link_id, password_attempts__lt=F("max_password_attempts")
+        ).update(password_attempts=F("password_attempts") + 1)
+    )
+
+
+def _release_attempt(link_id: int) -> None:
+    """A right password gives its attempt back: only wrong passwords count towards the lock."""
+    GuestLink.objects.filter(pk=link_id, password_attempts__gt=0).update(
+        password_attempts=F("password_attempts") - 1
+    )
+
+
+def _claim_use(link_id: int) -> bool:
+    """Take one use, atomically: only while uses remain and the link is not expired,
+    deleted or locked."""
+    return bool(
+        GuestLink.objects.filter(_usable_now(), pk=link_id).update(use_count=F("use_count") + 1)
+    )
+
+
+def _password_matches(link: GuestLink, password: str) -> bool:
+    return check_password(password, link.password_hash)
+
+
+def guestlink_open(
+    *, link: GuestLink | None, token: str, password: str, request: HttpRequest
+) -> OpenResult:
+    """A guest's deliberate attempt (a POST) to open a link, with the password if it has one.
+
+    Rate limits are counted first (no attempt is used and nothing is hashed when over them);
+    then a password attempt is claimed, the password checked, and one use claimed.
+    """
+    retry_after = ratelimit.exceeded(
+        {"ip": client_ip(request) or "unknown", "link": token_digest(token)}
+    )
+    if retry_after is not None:
+        _log_attempt(link, Outcome.RATE_LIMITED, request)
+        return OpenResult(Outcome.RATE_LIMITED, link, retry_after=retry_after)
+    if link is None:
+        return _refuse(None, request)
+    if link.has_password:
+        if not _claim_attempt(link.pk):
+            return _refuse(link, request)
+        if not _password_matches(link, password):
+            return _wrong_password(link, request)
+        _release_attempt(link.pk)
+    return _consume_use(link, request)
+
+
+def _log_attempt(
+    link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
+) -> None:
+    audit_outcome: str = {
+        Outcome.OPENED.value: AuditEvent.Outcome.SUCCESS.value,
+        Outcome.WRONG_PASSWORD.value: AuditEvent.Outcome.FAILURE.value,
+    }.get(outcome, AuditEvent.Outcome.DENIED.value)
+    with transaction.atomic():
+        GuestLinkAccess.objects.create(
+            link=link,
+            outcome=outcome,
+            ip_address=client_ip(request),
+            user_agent=client_user_agent(request),
+        )
+        record_event(
+            action=(
+                AuditEvent.Action.GUESTLINK_OPENED
+                if outcome == Outcome.OPENED
+                else AuditEvent.Action.GUESTLINK_ATTEMPT
+            ),
+            request=request,
+            guest_link_id=link.public_id if link is not None else None,
+            study_instance_uid=link.study.study_instance_uid if link is not None else "",
+            outcome=audit_outcome,
+            details={"result": outcome, **details},
+        )
+
+
+def _refuse(link: GuestLink | None, request: HttpRequest) -> OpenResult:
+    if link is None:
+        _log_attempt(None, Outcome.REFUSED, request, reason="unknown")
+        return OpenResult(Outcome.REFUSED)
+    link.refresh_from_db()
+    _log_attempt(link, Outcome.REFUSED, request, reason=link.state)
+    return OpenResult(Outcome.REFUSED, link)
+
+
+def _wrong_password(link: GuestLink, request: HttpRequest) -> OpenResult:
+    with transaction.atomic():
+        # The attempt that reaches the maximum locks the link; the conditional UPDATE makes
+        # sure that the creator is told once.
+        locked = GuestLink.objects.filter(
+            pk=link.pk,
+            locked_at__isnull=True,
+            password_attempts__gte=F("max_password_attempts"),
+        ).update(locked_at=timezone.now())
+        link.refresh_from_db()
+        _log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
+        if locked:
+            _notify_creator(link, "guestlink_locked", {})
+    left = 0 if link.locked_at else max(link.max_password_attempts - link.password_attempts, 0)
+    return OpenResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
+
+
+def _consume_use(link: GuestLink, request: HttpRequest) -> OpenResult:
+    with transaction.atomic():
+        if not _claim_use(link.pk):
+            return _refuse(link, request)
+        link.refresh_from_db()
+        study_ids = {link.study_id}
+        if link.include_priors:
+            study_ids |= set(
+                study_priors(study=link.study, worklists=[link.worklist]).values_list(
+                    "pk", flat=True
+                )
+            )
+        _log_attempt(link, Outcome.OPENED, request, use=link.use_count)
+        if link.notify_on_view:
+            uses_left = link.uses_left
+            _notify_creator(
+                link,
+                "guestlink_opened",
+                {
+                    "opened_at": _local_time(timezone.now(), link),
+                    "ip_address": client_ip(request) or "unknown",
+                    "device": describe_user_agent(client_user_agent(request)),
+                    "uses_left": "no limit" if uses_left is None else str(uses_left),
+                },
+            )
+    return OpenResult(Outcome.OPENED, link, frozenset(study_ids))
+
+
+@transaction.atomic
+def guestlink_record_view(*, link: GuestLink, study: Study, request: HttpRequest) -> None:
+    """A guest viewed a study page through a guest session."""
+    record_event(
+        action=AuditEvent.Action.STUDY_OPENED,
+        request=request,
+        guest_link_id=link.public_id,
+        study_instance_uid=study.study_instance_uid,
+        details={"guest": True},
+    )
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+def _local_time(moment: datetime, link: GuestLink) -> str:
+    """A time as the creator's organisation reads it (messages are plain JSON strings)."""
+    organisation = link.created_by.organisation if link.created_by else None
+    zone = (
+        zoneinfo.ZoneInfo(organisation.time_zone)
+        if organisation
+        else timezone.get_default_timezone()
+    )
+    return timezone.localtime(moment, zone).strftime("%d/%m/%Y %H:%M %Z")
+
+
+def _link_context(link: GuestLink) -> dict[str, Any]:
+    """What every message about a link may say. Never the token (the outbox is a table too:
+    templates derive the URL from the link's public id when they render), never a password,
+    never the birth date."""
+    creator = link.created_by
+    organisation = creator.organisation if creator is not None else None
+    study = link.study
+    return {
+        "link_id": str(link.public_id),
+        "sender": creator.display_name if creator is not None else "A clinician",
+        "organisation": organisation.name if organisation is not None else "",
+        "expires": _local_time(link.expires_at, link),
+        "has_password": link.has_password,
+        "recipient": link.recipient_label or "not recorded",
+        "study_summary": ", ".join(
+            part
+            for part in (
+                study.study_description,
+                study.study_date and study.study_date.strftime("%d/%m/%Y"),
+            )
+            if part
+        )
+        or "a study",
+        "study_path": reverse("studies:detail", args=[study.public_id])
+        + f"?worklist={link.worklist.public_id}",
+    }
+
+
+def _send_link(link: GuestLink) -> None:
+    context = _link_context(link)
+    if link.email:
+        notification_enqueue(
+            channel="email",
+            recipient=link.email,
+            template="guestlink_invite",
+            context={**context, "message": link.message},
+        )
+    if link.mobile:
+        notification_enqueue(
+            channel="sms", recipient=str(link.mobile), template="guestlink_invite", context=context
+        )
+
+
+def _notify_creator(link: GuestLink, template: str, extra: dict[str, Any]) -> None:
+    creator = link.created_by
+    if creator is None or not creator.is_active or not creator.email:
+        return
+    notification_enqueue(
+        channel="email",
+        recipient=creator.email,
+        template=template,
+        context={**_link_context(link), **extra},
+    )

@@ -1,0 +1,252 @@
+"""Guest links: the clinician's create/delete endpoints, the guest gate and the guest viewer."""
+
+import zoneinfo
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from studies.models import Study, WorklistEntry
+from studies.selectors import study_series
+from worklists.access import get_worklist_for_user
+from worklists.selectors import worklist_permissions
+
+from . import services
+from .access import get_guest_session, guest_session_end, guest_session_start
+from .forms import GatePasswordForm, GuestLinkForm
+from .models import GuestLink, GuestLinkAccess
+from .selectors import guestlink_find
+
+Outcome = GuestLinkAccess.Outcome
+
+# Guest pages load nothing from other origins, are never framed and never cached.
+GUEST_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Headers for every page a guest sees."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)  # Cache-Control: ... no-cache, no-store, private
+        response["Referrer-Policy"] = "no-referrer"
+        response["Content-Security-Policy"] = GUEST_CSP
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapped
+
+
+class _GuestCsrf(CsrfViewMiddleware):
+    """CSRF for guest forms. Guest pages send `Referrer-Policy: no-referrer`, so browsers send
+    `Origin: null` with their POSTs; that origin is accepted and the CSRF token (cookie plus
+    form field, SameSite=Lax) is checked as for every other form."""
+
+    def _origin_verified(self, request: HttpRequest) -> bool:
+        if request.META.get("HTTP_ORIGIN") == "null":
+            return True
+        return bool(super()._origin_verified(request))  # type: ignore[misc]
+
+
+def guest_csrf_protect(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
+    return csrf_exempt(decorator_from_middleware(_GuestCsrf)(view))
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    """One page, one status for every link that cannot be opened, whatever the reason."""
+    return render(request, "guestlinks/unavailable.html", status=404)
+
+
+def _in_creator_zone(link: GuestLink) -> zoneinfo.ZoneInfo | None:
+    organisation = link.created_by.organisation if link.created_by else None
+    return zoneinfo.ZoneInfo(organisation.time_zone) if organisation else None
+
+
+def _render_gate(
+    request: HttpRequest,
+    link: GuestLink,
+    *,
+    form: GatePasswordForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    zone = _in_creator_zone(link)
+    with timezone.override(zone):  # None: the site's default zone
+        response = render(
+            request,
+            "guestlinks/gate.html",
+            {
+                "link": link,
+                "form": form or (GatePasswordForm() if link.has_password else None),
+                "error": error,
+                "time_zone": timezone.get_current_timezone_name(),
+            },
+            status=status,
+        )
+    return response
+
+
+# --- the guest's side --------------------------------------------------------------------
+
+
+@guest_page
+@guest_csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
+def gate(request: HttpRequest, token: str) -> HttpResponse:
+    """GET/HEAD only show the link; a POST (password or "Open study") uses it."""
+    link = guestlink_find(token)
+    if request.method != "POST":
+        if link is None or not link.is_usable:
+            return _unavailable(request)
+        return _render_gate(request, link)
+    result = services.guestlink_open(
+        link=link, token=token, password=request.POST.get("password", ""), request=request
+    )
+    if result.outcome == Outcome.OPENED and result.link is not None:
+        guest_session_start(request, link=result.link, study_ids=set(result.study_ids))
+        see_other = HttpResponseRedirect(
+            reverse("guestlinks:viewer", args=[result.link.study.public_id])
+        )
+        see_other.status_code = 303  # See Other: the viewer is fetched with a GET
+        return see_other
+    if result.outcome == Outcome.RATE_LIMITED:
+        # The same page whatever the link's state: it tells nothing about the link.
+        wait = result.retry_after or 60
+        response = render(
+            request, "guestlinks/too_many.html", {"minutes": max(1, round(wait / 60))}, status=429
+        )
+        response["Retry-After"] = str(wait)
+        return response
+    if result.outcome == Outcome.WRONG_PASSWORD and result.link and result.attempts_left:
+        form = GatePasswordForm()
+        left = result.attempts_left
+        return _render_gate(
+            request,
+            result.link,
+            form=form,
+            error=f"That password is not right. {left} attempt{'s' if left != 1 else ''} left.",
+            status=403,
+        )
+    return _unavailable(request)
+
+
+@guest_page
+@require_GET
+def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The guest viewer: one study of the guest session (its link's study or a prior)."""
+    guest = get_guest_session(request)
+    if guest is None:
+        return _unavailable(request)
+    study = Study.objects.filter(public_id=public_id, pk__in=guest.study_ids).first()
+    if study is None:
+        return render(request, "guestlinks/unavailable.html", {"not_shared": True}, status=404)
+    link = guest.link
+    services.guestlink_record_view(link=link, study=study, request=request)
+    studies = Study.objects.filter(pk__in=guest.study_ids).order_by("-study_date", "-id")
+    zone = _in_creator_zone(link)
+    with timezone.override(zone):  # None: the site's default zone
+        return render(
+            request,
+            "guestlinks/viewer.html",
+            {
+                "study": study,
+                "link": link,
+                "series_list": study_series(study),
+                "other_studies": [other for other in studies if other.pk != study.pk],
+                "main_study_id": link.study_id,
+                "time_zone": timezone.get_current_timezone_name(),
+            },
+        )
+
+
+@guest_page
+@guest_csrf_protect
+@require_POST
+def end_session(request: HttpRequest) -> HttpResponse:
+    guest_session_end(request)
+    return render(request, "guestlinks/ended.html")
+
+
+# --- the clinician's side ----------------------------------------------------------------
+
+
+def get_guestlink_for_user(user: Any, public_id: Any) -> GuestLink:
+    """A link its creator or a member of its worklist may see (else 404); whether they may
+    delete it is the service's to decide (403)."""
+    link = (
+        GuestLink.objects.select_related("study", "worklist", "created_by")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if link is None:
+        raise Http404("No such guest link.")
+    if link.created_by_id != user.pk and not worklist_permissions(user, link.worklist):
+        raise Http404("No such guest link.")
+    return link
+
+
+def _study_page(study: Study, worklist: Any) -> str:
+    return (
+        reverse("studies:detail", args=[study.public_id])
+        + f"?worklist={worklist.public_id}#guest-links"
+    )
+
+
+@require_POST
+@login_required
+def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpResponse:
+    worklist = get_worklist_for_user(request.user, worklist_id, need="create_guest_links")
+    entry = (
+        WorklistEntry.objects.select_related("study")
+        .filter(worklist=worklist, study__public_id=study_id)
+        .first()
+    )
+    if entry is None:
+        raise Http404("No such study in this worklist.")
+    study = entry.study
+    form = GuestLinkForm(request.POST, study=study)
+    if form.is_valid():
+        try:
+            services.guestlink_create(
+                actor=request.user,
+                study=study,
+                worklist=worklist,
+                request=request,
+                **form.service_options(),
+            )
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            messages.success(request, "Guest link created. Copy it from the list below.")
+            return redirect(_study_page(study, worklist))
+    context = {"form": form, "study": study, "worklist": worklist}
+    return render(request, "guestlinks/create.html", context, status=400)
+
+
+@require_POST
+@login_required
+def delete(request: HttpRequest, public_id: str) -> HttpResponse:
+    link = get_guestlink_for_user(request.user, public_id)
+    services.guestlink_delete(actor=request.user, link=link, request=request)
+    messages.success(
+        request, "Guest link deleted: it no longer opens, also for anyone viewing it now."
+    )
+    return redirect(_study_page(link.study, link.worklist))

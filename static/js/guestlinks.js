@@ -1,0 +1,76 @@
+/* Guest links panel on the study page: open/close, the new-link form, expiry presets,
+   copy buttons and delete confirmation. Without JavaScript everything is simply shown. */
+(function () {
+  "use strict";
+  var panel = document.querySelector("[data-gl-panel]");
+  if (!panel) return;
+  var openers = document.querySelectorAll("[data-gl-open]");
+  var toggle = panel.querySelector("[data-gl-toggle]");
+  var form = panel.querySelector("[data-gl-form]");
+  var hasErrors = !!panel.querySelector(".has-error, .form-errors");
+
+  function setPanel(open, focus) {
+    panel.hidden = !open;
+    openers.forEach(function (opener) { opener.setAttribute("aria-expanded", String(open)); });
+    if (open && focus) panel.focus();
+  }
+  function setForm(open) {
+    if (!form || !toggle) return;
+    form.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      var first = form.querySelector("input:not([type=hidden]):not([disabled])");
+      if (first) first.focus();
+    }
+  }
+
+  setPanel(window.location.hash === "#guest-links" || hasErrors, false);
+  setForm(hasErrors);
+  openers.forEach(function (opener) {
+    opener.setAttribute("aria-expanded", String(!panel.hidden));
+    opener.addEventListener("click", function (event) {
+      event.preventDefault();
+      setPanel(panel.hidden, true);
+    });
+  });
+  if (toggle) toggle.addEventListener("click", function () { setForm(form.hidden); });
+
+  // Expiry: the custom date and time only matters when "Custom" is chosen.
+  if (form) {
+    var custom = form.querySelector("[data-gl-custom]");
+    var radios = form.querySelectorAll("input[name$='expires']");
+    var syncCustom = function () {
+      var chosen = form.querySelector("input[name$='expires']:checked");
+      var isCustom = chosen && chosen.value === "custom";
+      if (custom) custom.hidden = !isCustom;
+    };
+    radios.forEach(function (radio) { radio.addEventListener("change", syncCustom); });
+    syncCustom();
+  }
+
+  // Copy a link's URL.
+  panel.querySelectorAll("[data-gl-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var input = document.getElementById(button.getAttribute("data-gl-copy"));
+      var status = button.parentNode.querySelector(".gl-copied");
+      var done = function () { if (status) status.textContent = "Copied"; };
+      input.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, function () {
+          document.execCommand("copy");
+          done();
+        });
+      } else {
+        document.execCommand("copy");
+        done();
+      }
+    });
+  });
+
+  // Ask before deleting.
+  panel.querySelectorAll("form[data-gl-confirm]").forEach(function (deleteForm) {
+    deleteForm.addEventListener("submit", function (event) {
+      if (!window.confirm(deleteForm.getAttribute("data-gl-confirm"))) event.preventDefault();
+    });
+  });
+})();
