@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import decorator_from_middleware
+from django.utils.formats import date_format
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studies.models import Study, WorklistEntry
-from studies.selectors import study_series
+from studies.viewer import render_viewer
 from worklists.access import get_worklist_for_user
 from worklists.selectors import worklist_permissions
 
@@ -159,21 +160,20 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
         return render(request, "guestlinks/unavailable.html", {"not_shared": True}, status=404)
     link = guest.link
     services.guestlink_record_view(link=link, study=study, request=request)
-    studies = Study.objects.filter(pk__in=guest.study_ids).order_by("-study_date", "-id")
-    zone = _in_creator_zone(link)
-    with timezone.override(zone):  # None: the site's default zone
-        return render(
-            request,
-            "guestlinks/viewer.html",
-            {
-                "study": study,
-                "link": link,
-                "series_list": study_series(study),
-                "other_studies": [other for other in studies if other.pk != study.pk],
-                "main_study_id": link.study_id,
-                "time_zone": timezone.get_current_timezone_name(),
-            },
-        )
+    others = Study.objects.filter(pk__in=guest.study_ids).exclude(pk=study.pk)
+    creator = link.created_by
+    with timezone.override(_in_creator_zone(link)):  # None: the site's default zone
+        until = date_format(timezone.localtime(link.expires_at), "j F Y, H:i T")
+    shared_by = creator.display_name if creator else "a clinician"
+    if creator and creator.organisation:
+        shared_by += f" ({creator.organisation.name})"
+    return render_viewer(
+        request,
+        study,
+        guest=True,
+        priors=others.order_by("-study_date", "-id"),
+        banner=f"Shared by {shared_by} · available until {until}",
+    )
 
 
 @guest_page

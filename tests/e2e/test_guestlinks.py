@@ -10,7 +10,9 @@ from playwright.sync_api import expect
 
 from guestlinks.models import GuestLink
 from tests.e2e.conftest import log_in
-from tests.factories import PASSWORD, InstanceFactory, SeriesFactory
+from tests.e2e.test_viewer import LOADED
+from tests.factories import PASSWORD
+from tests.studies.dicom_files import ct_series
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,9 +38,8 @@ def shoot(page, name, tmp_path):
 def test_guest_link_from_panel_to_viewer_and_back(
     page, new_page, live_server, owner, study, tmp_path
 ):
-    for number, description in ((1, "Axial lung"), (2, "Coronal reformat")):
-        series = SeriesFactory(study=study, series_number=number, series_description=description)
-        InstanceFactory(series=series)
+    ct_series(study, slices=4, number=1, series_description="Axial lung")
+    ct_series(study, slices=3, number=2, series_description="Coronal reformat")
 
     # The clinician opens the panel and creates a link with a password.
     log_in(page, live_server, "owner", PASSWORD)
@@ -91,10 +92,18 @@ def test_guest_link_from_panel_to_viewer_and_back(
     assert link.token not in guest.url and "/g/view/" in guest.url
     banner = guest.get_by_label("Patient")
     assert study.patient_display_name in banner.inner_text()
-    series_cards = guest.locator(".series-card")
-    assert series_cards.count() == 2
-    series_cards.last.scroll_into_view_if_needed()
-    assert "Coronal reformat" in series_cards.last.inner_text()
+    # The shared viewer: scroll through the images of the first series with the keyboard.
+    guest.wait_for_function(LOADED)
+    image = guest.locator("#viewer-image")
+    first_src = image.get_attribute("src")
+    guest.locator("#viewer-stage").focus()
+    guest.keyboard.press("End")
+    guest.wait_for_function(LOADED)
+    assert "Slice 4/4" in guest.locator("#overlay-series").inner_text()
+    assert image.get_attribute("src") != first_src
+    assert "Coronal reformat" in guest.locator("#viewer-series").inner_text()
+    # No way into the rest of the app from the guest viewer.
+    assert guest.locator("a[href^='/studies/'], a[href^='/worklists/'], a[href^='/admin/']").count() == 0
     shoot(guest, "viewer", tmp_path)
     viewer_url = guest.url
 
