@@ -103,7 +103,10 @@ def test_guest_link_from_panel_to_viewer_and_back(
     assert image.get_attribute("src") != first_src
     assert "Coronal reformat" in guest.locator("#viewer-series").inner_text()
     # No way into the rest of the app from the guest viewer.
-    assert guest.locator("a[href^='/studies/'], a[href^='/worklists/'], a[href^='/admin/']").count() == 0
+    assert (
+        guest.locator("a[href^='/studies/'], a[href^='/worklists/'], a[href^='/admin/']").count()
+        == 0
+    )
     shoot(guest, "viewer", tmp_path)
     viewer_url = guest.url
 

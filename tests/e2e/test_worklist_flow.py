@@ -15,7 +15,9 @@ THUMBNAILS_LOADED = """() => {
 
 
 def test_log_in_search_open_a_study_and_see_thumbnails(page, live_server, read_only, worklist):
-    wanted = StudyFactory(patient_name="Nakamura^Aiko", patient_id="NAK-1", study_description="CT chest")
+    wanted = StudyFactory(
+        patient_name="Nakamura^Aiko", patient_id="NAK-1", study_description="CT chest"
+    )
     add_to_worklist(wanted, worklist)
     ct_series(wanted, slices=3, number=1, series_description="Axial")
     ct_series(wanted, slices=2, number=2, series_description="Coronal")
@@ -48,7 +50,9 @@ def test_log_in_search_open_a_study_and_see_thumbnails(page, live_server, read_o
           const g = c.getContext('2d'); g.drawImage(img, 0, 0);
           const d = g.getImageData(0, 0, c.width, c.height).data;
           let lo = 255, hi = 0;
-          for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+          for (let i = 0; i < d.length; i += 4) {
+            lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]);
+          }
           return hi - lo;
         }"""
     )

@@ -38,4 +38,3 @@ def partner():
     )
     grant(reader, inbox, "view_studies")
     return organisation
-

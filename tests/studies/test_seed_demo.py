@@ -1,6 +1,7 @@
 """python manage.py seed_demo: the demo logins, worklists, roles and studies; idempotent."""
 
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -24,7 +25,7 @@ def seed() -> str:
 
 
 def counts() -> dict[str, int]:
-    models = [Organisation, Partnership, Worklist, Role, Membership, get_user_model()]
+    models: list[Any] = [Organisation, Partnership, Worklist, Role, Membership, get_user_model()]
     models += [Study, Series, Instance, WorklistEntry, AuditEvent]
     return {model.__name__: model.objects.count() for model in models}
 
