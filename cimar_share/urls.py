@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
@@ -15,7 +14,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("worklists.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Media (DICOM files, rendered frames) is never served directly, not even in development:
+# every image goes through the DICOMweb views, which check access on each request.
+handler403 = "cimar_share.views.permission_denied"

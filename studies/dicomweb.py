@@ -12,9 +12,12 @@ import io
 import json
 import logging
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pydicom
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from pydicom.dataset import Dataset
 
@@ -180,6 +183,20 @@ def _if_none_match(request: HttpRequest, etag: str) -> bool:
     return header.strip() == "*" or etag in (tag.strip() for tag in header.split(","))
 
 
+def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET and HEAD only (405 otherwise). They change nothing, so no CSRF check is needed, and
+    without it a POST gets its 405 instead of a 403 from the CSRF middleware."""
+    return csrf_exempt(require_safe(view))
+
+
+def _cache_headers(request: HttpRequest) -> dict[str, str]:
+    """Clinicians: private, revalidated. Guests: never stored on the device (it may be shared
+    or a phone that changes hands), and no referrer, as on every guest page."""
+    if getattr(request.user, "is_authenticated", False):
+        return {"Cache-Control": "private, no-cache"}
+    return {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+
+
 def _rendered(
     request: HttpRequest, instance: Instance, frame: int, *, thumbnail: bool
 ) -> HttpResponse:
@@ -195,7 +212,7 @@ def _rendered(
         return _text(str(exc), 406)
     key = frames.frame_key(instance, params)
     etag = frames.etag_for(key)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept, Cookie"}
+    headers = {"ETag": etag, "Vary": "Accept, Cookie", **_cache_headers(request)}
     if _if_none_match(request, etag):
         return HttpResponse(status=304, headers=headers)
     try:
@@ -208,7 +225,7 @@ def _rendered(
     return HttpResponse(data, content_type=params.media_type, headers=headers)
 
 
-@require_safe
+@dicomweb_resource
 def frame_rendered(
     request: HttpRequest, study: str, series: str, instance: str, frame: int
 ) -> HttpResponse:
@@ -216,13 +233,13 @@ def frame_rendered(
     return _rendered(request, obj, frame, thumbnail=False)
 
 
-@require_safe
+@dicomweb_resource
 def instance_rendered(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
     obj = frames.get_instance_for_request(request, study, series, instance)
     return _rendered(request, obj, 1, thumbnail=False)
 
 
-@require_safe
+@dicomweb_resource
 def frame_thumbnail(
     request: HttpRequest, study: str, series: str, instance: str, frame: int
 ) -> HttpResponse:
@@ -230,7 +247,7 @@ def frame_thumbnail(
     return _rendered(request, obj, frame, thumbnail=True)
 
 
-@require_safe
+@dicomweb_resource
 def instance_thumbnail(
     request: HttpRequest, study: str, series: str, instance: str
 ) -> HttpResponse:
@@ -238,7 +255,7 @@ def instance_thumbnail(
     return _rendered(request, obj, 1, thumbnail=True)
 
 
-@require_safe
+@dicomweb_resource
 def series_thumbnail(request: HttpRequest, study: str, series: str) -> HttpResponse:
     obj = frames.get_series_for_request(request, study, series)
     return _rendered(request, frames.first_instance(obj), 1, thumbnail=True)
@@ -276,7 +293,7 @@ def instance_metadata_json(instance: Instance) -> list[dict]:
         ) from exc
 
 
-@require_safe
+@dicomweb_resource
 def instance_metadata(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
     obj = frames.get_instance_for_request(request, study, series, instance)
     try:
@@ -284,15 +301,18 @@ def instance_metadata(request: HttpRequest, study: str, series: str, instance: s
     except NotAcceptable as exc:
         return _text(str(exc), 406)
     try:
-        body = json.dumps(instance_metadata_json(obj), allow_nan=False, default=_json_default)
+        body = json.dumps(_finite(instance_metadata_json(obj)), allow_nan=False, default=str)
     except RenderError as exc:
         return _text(exc.reason, 422)
-    return HttpResponse(
-        body, content_type=DICOM_JSON, headers={"Cache-Control": "private, no-cache"}
-    )
+    return HttpResponse(body, content_type=DICOM_JSON, headers=_cache_headers(request))
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return str(value)
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: a decimal string such as "NaN" in a file becomes null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value

@@ -83,6 +83,13 @@ def role_save(*, actor: Any, role: Role, request: Any = None) -> Role:
 def membership_save(*, actor: Any, membership: Membership, request: Any = None) -> Membership:
     """Create or change a membership and put the user in the group of their role."""
     membership.full_clean()
+    before = Membership.objects.filter(pk=membership.pk).select_related("user", "worklist").first()
+    if before and (before.user_id, before.worklist_id) != (
+        membership.user_id,
+        membership.worklist_id,
+    ):
+        # The membership moved to another user or worklist: the old pair loses its access.
+        before.user.groups.remove(*Group.objects.filter(role_group__worklist=before.worklist))
     membership.save()
     _membership_sync_groups(membership)
     record_event(

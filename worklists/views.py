@@ -39,7 +39,11 @@ def home(request: HttpRequest) -> HttpResponse:
 def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     worklist = get_worklist_for_user(request.user, public_id, need="view_studies")
     form = StudySearchForm(request.GET or None)
-    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    filters: dict = {}
+    if form.is_bound:
+        # A field with an error is shown with its message and left out; the valid ones apply.
+        form.is_valid()
+        filters = form.cleaned_data
     entries = worklist_entries(
         worklist=worklist,
         query=filters.get("q") or "",

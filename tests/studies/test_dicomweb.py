@@ -115,11 +115,27 @@ def test_guest_session_granted_the_study(client, ct_instance, monkeypatch):
 
     monkeypatch.setattr(access, "guest_study_ids", lambda request: {ct_instance.series.study_id})
     for url in urls(ct_instance):
-        assert client.get(url).status_code == 200, url
+        response = client.get(url)
+        assert response.status_code == 200, url
+        # A guest's images and metadata are never stored on the device.
+        assert response["Cache-Control"] == "private, no-store", url
+        assert response["Referrer-Policy"] == "no-referrer", url
 
 
-def test_wrong_method_is_405(login, read_only, ct_instance):
-    assert login(read_only).post(frame_url(ct_instance)).status_code == 405
+def test_clinicians_revalidate_every_time(login, read_only, ct_instance):
+    client = login(read_only)
+    for url in urls(ct_instance):
+        assert client.get(url)["Cache-Control"] == "private, no-cache", url
+
+
+def test_wrong_method_is_405(read_only, ct_instance):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)  # as a browser: the CSRF check is on
+    client.force_login(read_only)
+    for url in urls(ct_instance):
+        for method in (client.post, client.put, client.delete):
+            assert method(url).status_code == 405, url
 
 
 def test_rendered_png_matches_the_expected_image(login, read_only, ct_instance):
@@ -281,6 +297,16 @@ def test_metadata_is_dicom_json_without_pixel_data(login, read_only, ct_instance
     assert attributes["00100010"]["Value"] == [{"Alphabetic": "Test^Render"}]
     assert attributes["00281050"]["Value"] == [40]
     assert "7FE00010" not in attributes
+
+
+def test_metadata_with_a_not_a_number_decimal_is_null_not_an_error(login, read_only, study):
+    ds = dataset(phantom(high=1000), WindowCenter="NaN", WindowWidth=400)
+    instance = instance_for(ds, series=SeriesFactory(study=study))
+    url = reverse("dicomweb:instance_metadata", kwargs=uids(instance))
+    response = login(read_only).get(url)
+    assert response.status_code == 200
+    (attributes,) = response.json()
+    assert attributes["00281050"]["Value"] == [None]
 
 
 def test_access_check_is_a_fixed_small_number_of_queries(

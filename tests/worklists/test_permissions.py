@@ -139,3 +139,24 @@ def test_admin_guardian_object_permissions_page(client, admin_client_user, workl
     client.force_login(admin_client_user)
     response = client.get(reverse("admin:worklists_worklist_permissions", args=[worklist.pk]))
     assert response.status_code == 200
+
+
+def test_moving_a_membership_to_another_worklist_removes_the_old_access(
+    worklist, read_only, organisation
+):
+    other = WorklistFactory(organisation=organisation)
+    membership = Membership.objects.get(user=read_only, worklist=worklist)
+    membership.worklist = other
+    services.membership_save(actor=None, membership=membership)
+    fresh = User.objects.get(pk=read_only.pk)
+    assert not user_has_worklist_perm(fresh, "view_studies", worklist)
+    assert user_has_worklist_perm(fresh, "view_studies", other)
+
+
+def test_giving_a_membership_to_another_user_removes_the_old_users_access(worklist, read_only):
+    newcomer = UserFactory(organisation=worklist.organisation)
+    membership = Membership.objects.get(user=read_only, worklist=worklist)
+    membership.user = newcomer
+    services.membership_save(actor=None, membership=membership)
+    assert not user_has_worklist_perm(User.objects.get(pk=read_only.pk), "view_studies", worklist)
+    assert user_has_worklist_perm(User.objects.get(pk=newcomer.pk), "view_studies", worklist)

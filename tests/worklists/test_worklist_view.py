@@ -93,3 +93,15 @@ def test_only_worklists_with_view_permission_are_listed(login, read_only, workli
     hidden = WorklistFactory(organisation=organisation, name="Secret ward")
     body = login(read_only).get(url(worklist)).content.decode()
     assert "Radiology" in body and "Secret ward" not in body and hidden
+
+
+def test_one_bad_filter_keeps_the_others(login, read_only, worklist):
+    wanted = StudyFactory(patient_name="Smith^Anna", patient_id="P-777")
+    other = StudyFactory(patient_name="Jones^Bob", patient_id="P-888")
+    for study in (wanted, other):
+        add_to_worklist(study, worklist)
+    response = login(read_only).get(url(worklist, q="smith", date_from="not-a-date"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Enter a valid date." in body
+    assert "P-777" in body and "P-888" not in body
