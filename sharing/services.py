@@ -485,9 +485,9 @@ def _invite(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> ShareOu
             # Who shared, from where, and how to get it. No patient, no study details.
             "inviter_name": actor.display_name,
             "inviter_organisation": str(actor.organisation or ""),
-            "accept_path": reverse(
-                "sharing:invitation", args=[links.make_token(invitation.public_id)]
-            ),
+            # The public id only: the signed link is made when the email renders, so the
+            # outbox never holds a usable URL (see sharing/templatetags/sharing.py).
+            "invitation_id": str(invitation.public_id),
             "expires_on": timezone.localdate(invitation.expires_at).strftime("%d %B %Y"),
             "has_message": bool(message),
         },
