@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.test import TestCase
 from django.urls import reverse
 
@@ -41,8 +42,6 @@ def invited(client, owner, worklist, study):
             source_worklist=worklist,
             targets=[ShareTarget("email", "new.doc@clinic.example")],
         )
-    from django.core import mail
-
     path = re.search(r"https?://[^/\s]+(/sharing/invite/[^\s]+/)", mail.outbox[-1].body).group(1)
     data = {"first_name": "Nia", "last_name": "Okafor", "password1": STRONG, "password2": STRONG}
     assert client.post(path, data).status_code == 302

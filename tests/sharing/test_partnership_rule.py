@@ -10,7 +10,14 @@ from audit.models import AuditEvent
 from sharing.models import Share
 from sharing.services import Outcome, ShareTarget, study_share
 from studies.models import WorklistEntry
-from tests.factories import OrganisationFactory, UserFactory, WorklistFactory, grant, partnership
+from tests.factories import (
+    OrganisationFactory,
+    UserFactory,
+    WorklistFactory,
+    add_to_worklist,
+    grant,
+    partnership,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -150,8 +157,6 @@ def test_a_personal_worklist_follows_its_owner_into_an_organisation(
 def test_someone_outside_any_organisation_cannot_share_into_one(study, northfield_inbox):
     invited = UserFactory(username="invited", organisation=None)
     personal = invited.personal_worklist
-    from tests.factories import add_to_worklist
-
     add_to_worklist(study, personal)
     grant(invited, personal)  # even with every permission on their own worklist
     outcome = share(invited, study, personal, "share_code", northfield_inbox.share_code)
