@@ -1,5 +1,11 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from worklists.services import personal_worklist_sync
 
 from .models import Organisation, Partnership, User
 
@@ -52,3 +58,13 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         ("Cimar Share", {"fields": ("email", "first_name", "last_name", "organisation", "title")}),
     )
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        # After the form's groups are saved (they include the worklist role groups), so that
+        # the personal role given here is not overwritten by the form's old groups.
+        super().save_related(request, form, formsets, change)
+        if "organisation" in form.changed_data:
+            # An invited outsider attached to an organisation gets the full personal role.
+            personal_worklist_sync(actor=request.user, user=form.instance, request=request)

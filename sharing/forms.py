@@ -77,6 +77,7 @@ class ShareForm(forms.Form):
 
     def __init__(self, *args: Any, actor: Any, source_worklist: Worklist, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.actor = actor
         self.channels = selectors.channels_for_user(actor, source_worklist)
         for name, channel in self.FIELD_CHANNELS.items():
             if channel not in self.channels:
@@ -159,7 +160,7 @@ class ShareForm(forms.Form):
     def code_previews(self) -> list[selectors.ShareCodePreview]:
         """What each typed share code belongs to (for the "Check codes" step without JavaScript)."""
         return [
-            selectors.share_code_preview(code)
+            selectors.share_code_preview(code, user=self.actor)
             for code in split_codes(self.data.get("share_codes", ""))
         ]
 

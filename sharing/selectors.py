@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Organisation
+from accounts.models import Organisation, Partnership
 from studies.models import Study, WorklistEntry
 from worklists import sharecodes
 from worklists.models import Worklist
@@ -69,7 +69,38 @@ def share_code_worklist(text: str) -> Worklist | None:
     code = sharecodes.normalise(text)
     if not sharecodes.is_well_formed(code):
         return None
-    return Worklist.objects.select_related("organisation", "owner").filter(share_code=code).first()
+    return (
+        Worklist.objects.select_related("organisation", "owner__organisation")
+        .filter(share_code=code)
+        .first()
+    )
+
+
+def worklist_organisation(worklist: Worklist) -> Organisation | None:
+    """The organisation a worklist belongs to; a personal worklist belongs to its owner's
+    (none for people invited from outside any organisation)."""
+    if worklist.kind == Worklist.Kind.PERSONAL and worklist.owner_id is not None:
+        return worklist.owner.organisation
+    return worklist.organisation
+
+
+def partnership_refusal(user: Any, worklist: Worklist) -> str:
+    """Why `user` may not share into `worklist` of another organisation ("" when they may).
+
+    Sharing into another organisation needs a partnership from the user's organisation to it,
+    which only an administrator grants; worklists outside any organisation are open.
+    """
+    organisation = worklist_organisation(worklist)
+    if organisation is None or organisation.pk == user.organisation_id:
+        return ""
+    if (
+        user.organisation_id is not None
+        and Partnership.objects.filter(
+            from_organisation_id=user.organisation_id, to_organisation=organisation
+        ).exists()
+    ):
+        return ""
+    return f"Your organisation may not share with {organisation}; an administrator can allow it."
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,12 @@ class ShareCodePreview:
     worklist: str = ""
     organisation: str = ""
     kind: str = ""
+    refusal: str = ""  # why the user may not share there, if they may not
+
+    @property
+    def ok(self) -> bool:
+        """The code names a worklist the user may share into."""
+        return self.found and not self.refusal
 
     @property
     def text(self) -> str:
@@ -88,10 +125,11 @@ class ShareCodePreview:
         if not self.found:
             return f"No worklist has the share code {self.code}."
         where = f" at {self.organisation}" if self.organisation else ""
-        return f"{self.code} is {self.worklist} ({self.kind.lower()} worklist){where}."
+        text = f"{self.code} is {self.worklist} ({self.kind.lower()} worklist){where}."
+        return f"{text} {self.refusal}" if self.refusal else text
 
 
-def share_code_preview(text: str) -> ShareCodePreview:
+def share_code_preview(text: str, *, user: Any) -> ShareCodePreview:
     code = sharecodes.normalise(text)
     shown = sharecodes.display(code) if code else text.strip()
     if not sharecodes.is_well_formed(code):
@@ -106,6 +144,7 @@ def share_code_preview(text: str) -> ShareCodePreview:
         worklist=worklist.name,
         organisation=str(worklist.organisation or ""),
         kind=worklist.get_kind_display(),
+        refusal=partnership_refusal(user, worklist),
     )
 
 

@@ -33,7 +33,9 @@ from .selectors import (
     NOT_A_CODE,
     REVOKE_DENIED,
     invitation_may_revoke,
+    partnership_refusal,
     share_code_worklist,
+    worklist_organisation,
 )
 
 CHANNEL_NAMES: dict[str, str] = {
@@ -209,9 +211,14 @@ def _share_one(act: _ShareAct, target: ShareTarget) -> ShareOutcome:
         )
     if resolved.worklist is None:  # an address with no account: invite
         return _invite(act, target, resolved)
-    organisation = resolved.worklist.organisation
+    organisation = worklist_organisation(resolved.worklist)
     if organisation is not None and not organisation.is_active:
         raise Refused(f"{organisation} is not active.", resolved.label)
+    # Into another organisation only where an administrator allowed it (share codes and the
+    # addresses of its users included, not only the organisations channel).
+    refusal = partnership_refusal(actor, resolved.worklist)
+    if refusal:
+        raise Refused(refusal, resolved.label)
     return _share_into(act, target, resolved)
 
 
@@ -485,9 +492,9 @@ def _invite(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> ShareOu
             # Who shared, from where, and how to get it. No patient, no study details.
             "inviter_name": actor.display_name,
             "inviter_organisation": str(actor.organisation or ""),
-            "accept_path": reverse(
-                "sharing:invitation", args=[links.make_token(invitation.public_id)]
-            ),
+            # The public id only: the signed link is made when the email renders, so the
+            # outbox never holds a usable URL (see sharing/templatetags/sharing.py).
+            "invitation_id": str(invitation.public_id),
             "expires_on": timezone.localdate(invitation.expires_at).strftime("%d %B %Y"),
             "has_message": bool(message),
         },

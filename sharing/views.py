@@ -72,8 +72,10 @@ def share_code_lookup(request: HttpRequest, public_id: str) -> JsonResponse:
     worklist = get_worklist_for_user(request.user, public_id, need="share_study")
     if not user_has_worklist_perm(request.user, "share_via_code", worklist):
         raise PermissionDenied("Your role on this worklist does not allow sharing by share code.")
-    preview = share_code_preview(request.GET.get("code", "")[:40])
-    return JsonResponse({"code": preview.code, "found": preview.found, "text": preview.text})
+    preview = share_code_preview(request.GET.get("code", "")[:40], user=request.user)
+    return JsonResponse(
+        {"code": preview.code, "found": preview.found, "ok": preview.ok, "text": preview.text}
+    )
 
 
 @require_POST

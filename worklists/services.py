@@ -149,7 +149,8 @@ def worklist_regenerate_share_code(*, actor: Any, worklist: Worklist, request: A
 
 
 def personal_worklist_ensure(*, user: Any) -> Worklist:
-    """Every user has a personal worklist; the owner gets every permission on it."""
+    """Every user has a personal worklist, with the personal role that fits them (see
+    `personal_role`)."""
     worklist = Worklist.objects.filter(owner=user).first()
     if worklist is not None:
         return worklist
@@ -159,11 +160,43 @@ def personal_worklist_ensure(*, user: Any) -> Worklist:
         organisation=user.organisation,
         name=f"{user.display_name} (personal)",
     )
-    membership_grant(actor=None, user=user, worklist=worklist, role=owner_role())
+    membership_grant(actor=None, user=user, worklist=worklist, role=personal_role(user))
+    return worklist
+
+
+@transaction.atomic
+def personal_worklist_sync(*, actor: Any, user: Any, request: Any = None) -> Worklist:
+    """After a user's organisation changed: their personal worklist moves with them, and their
+    role on it becomes the one that fits (an invited outsider attached to an organisation gets
+    the full owner role; someone detached from theirs is back to view-only).
+
+    A role an administrator chose by hand on that worklist is left alone.
+    """
+    worklist = personal_worklist_ensure(user=user)
+    if worklist.organisation_id != user.organisation_id:
+        worklist.organisation = user.organisation
+        worklist.save(update_fields=["organisation"])
+    wanted = personal_role(user)
+    membership = Membership.objects.filter(user=user, worklist=worklist).first()
+    if membership is None:
+        membership = Membership(user=user, worklist=worklist, role=wanted)
+    elif membership.role_id == wanted.pk or membership.role.name not in PERSONAL_ROLE_NAMES:
+        return worklist
+    membership.role = wanted
+    membership_save(actor=actor, membership=membership, request=request)
     return worklist
 
 
 OWNER_ROLE_NAME = "Personal worklist owner"
+INVITED_ROLE_NAME = "Personal worklist (invited)"
+PERSONAL_ROLE_NAMES = (OWNER_ROLE_NAME, INVITED_ROLE_NAME)
+
+
+def personal_role(user: Any) -> Role:
+    """Members of an organisation get every permission on their personal worklist. People
+    invited from outside any organisation only view what was shared with them: they may not
+    share it onward or make guest links until an administrator attaches them to one."""
+    return owner_role() if user.organisation_id is not None else invited_role()
 
 
 def owner_role() -> Role:
@@ -175,4 +208,19 @@ def owner_role() -> Role:
     )
     if created:
         role.permissions.set(product_permissions())
+    return role
+
+
+def invited_role() -> Role:
+    from .models import product_permissions
+
+    role, created = Role.objects.get_or_create(
+        name=INVITED_ROLE_NAME,
+        defaults={
+            "description": "For people invited from outside any organisation: view the studies "
+            "shared with them, nothing more."
+        },
+    )
+    if created:
+        role.permissions.set(product_permissions().filter(codename="view_studies"))
     return role

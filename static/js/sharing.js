@@ -138,7 +138,7 @@
         target.innerHTML = "";
         previews.forEach(function (preview) {
           var line = document.createElement("p");
-          line.className = preview.found ? "ok" : "bad";
+          line.className = preview.ok ? "ok" : "bad";
           line.textContent = preview.text;
           target.appendChild(line);
         });

@@ -3,7 +3,14 @@ import re
 import pytest
 
 from tests.e2e.conftest import log_in
-from tests.factories import PASSWORD, OrganisationFactory, UserFactory, WorklistFactory, grant
+from tests.factories import (
+    PASSWORD,
+    OrganisationFactory,
+    UserFactory,
+    WorklistFactory,
+    grant,
+    partnership,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,6 +25,7 @@ def people(worklist, organisation):
     far_away = WorklistFactory(
         organisation=OrganisationFactory(name="Far Away Clinic"), name="Far inbox"
     )
+    partnership(organisation, far_away.organisation)  # an administrator allowed it
     reader = UserFactory(username="reader", organisation=far_away.organisation)
     grant(reader, far_away, "view_studies")
     return colleague, far_away, reader

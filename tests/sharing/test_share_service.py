@@ -133,8 +133,9 @@ def test_organisation_without_partnership_is_refused(owner, worklist, study, par
 
 
 @pytest.mark.parametrize("typed", ["{code}", "{lower}", "{dashed}", "{lower_dashed}", " {spaced} "])
-def test_share_code_in_every_accepted_form(owner, worklist, study, typed):
+def test_share_code_in_every_accepted_form(owner, worklist, study, organisation, typed):
     target = WorklistFactory(organisation=OrganisationFactory(name="Far Away"), name="Far inbox")
+    partnership(organisation, target.organisation)
     code = target.share_code
     forms = {
         "code": code,

@@ -4,7 +4,14 @@ from django.urls import reverse
 
 from sharing.models import Share
 from studies.models import WorklistEntry
-from tests.factories import StudyFactory, UserFactory, WorklistFactory, add_to_worklist, grant
+from tests.factories import (
+    StudyFactory,
+    UserFactory,
+    WorklistFactory,
+    add_to_worklist,
+    grant,
+    partnership,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -178,19 +185,22 @@ def lookup_url(worklist, code):
     return f"{reverse('sharing:share_code_lookup', args=[worklist.public_id])}?code={code}"
 
 
-def test_share_code_lookup_names_worklist_and_organisation(login, owner, worklist):
+def test_share_code_lookup_names_worklist_and_organisation(login, owner, worklist, organisation):
     target = WorklistFactory(name="Remote reading room")
+    partnership(organisation, target.organisation)
     code = target.share_code
     client = login(owner)
     for typed in (code, code.lower(), f"{code[:4]}-{code[4:]}".lower()):
         data = client.get(lookup_url(worklist, typed)).json()
-        assert data["found"] is True and data["code"] == f"{code[:4]}-{code[4:]}"
+        assert data["found"] is True and data["ok"] is True
+        assert data["code"] == f"{code[:4]}-{code[4:]}"
         where = f"Remote reading room (location worklist) at {target.organisation}."
         assert data["text"] == f"{code[:4]}-{code[4:]} is {where}"
     data = client.get(lookup_url(worklist, "2345-6789")).json()
     assert data == {
         "code": "2345-6789",
         "found": False,
+        "ok": False,
         "text": "No worklist has the share code 2345-6789.",
     }
     assert client.get(lookup_url(worklist, "??")).json()["found"] is False

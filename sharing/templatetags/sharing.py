@@ -1,0 +1,40 @@
+"""`{% invitation_url invitation_id %}`: an invitation's signed link, made when the email renders.
+
+Outbox rows hold only the invitation's public id, so neither the table, a database dump nor the
+admin ever shows a link that would let its reader accept the invitation into their own account.
+An invitation that is no longer pending is not sent at all: the message fails for good, with
+the reason in its last error.
+"""
+
+from django import template
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from notifications.errors import PermanentDeliveryError
+
+from .. import invitations as links
+from ..models import Invitation
+
+register = template.Library()
+
+_NOT_PENDING = {
+    Invitation.Status.ACCEPTED: "was accepted already",
+    Invitation.Status.REVOKED: "was revoked",
+    Invitation.Status.EXPIRED: "has expired",
+}
+
+
+@register.simple_tag
+def invitation_url(invitation_id: str) -> str:
+    try:
+        invitation = Invitation.objects.filter(public_id=invitation_id).first()
+    except ValidationError:  # not a UUID
+        invitation = None
+    if invitation is None:
+        raise PermanentDeliveryError("The invitation no longer exists; the email was not sent.")
+    if not invitation.is_usable:
+        state = _NOT_PENDING.get(invitation.status, "has expired")
+        raise PermanentDeliveryError(f"The invitation {state}; the email was not sent.")
+    path = reverse("sharing:invitation", args=[links.make_token(invitation.public_id)])
+    return f"{settings.SITE_URL}{path}"
