@@ -28,7 +28,13 @@ from worklists.selectors import user_has_worklist_perm
 
 from . import ratelimit
 from .devices import describe_user_agent
-from .models import DEFAULT_MAX_PASSWORD_ATTEMPTS, GuestLink, GuestLinkAccess, token_digest
+from .models import (
+    DEFAULT_MAX_PASSWORD_ATTEMPTS,
+    MAX_PASSWORD_ATTEMPTS_LIMIT,
+    GuestLink,
+    GuestLinkAccess,
+    token_digest,
+)
 
 PASSWORD_MIN_LENGTH = 6
 PASSWORD_MAX_LENGTH = 128
@@ -102,6 +108,12 @@ def guestlink_create(
         else:
             kind = GuestLink.PasswordKind.BIRTH_DATE
             secret_text = study.patient_birth_date.strftime("%Y%m%d")
+    if max_password_attempts is None:
+        max_password_attempts = DEFAULT_MAX_PASSWORD_ATTEMPTS
+    elif not 1 <= max_password_attempts <= MAX_PASSWORD_ATTEMPTS_LIMIT:
+        errors["max_password_attempts"] = (
+            f"Allow 1 to {MAX_PASSWORD_ATTEMPTS_LIMIT} password attempts."
+        )
     if message and not email:
         errors["message"] = "The message goes in the email: add an email address."
     if errors:
@@ -115,7 +127,7 @@ def guestlink_create(
         max_uses=max_uses,
         password_kind=kind,
         password_hash=make_password(secret_text) if secret_text else "",
-        max_password_attempts=max_password_attempts or DEFAULT_MAX_PASSWORD_ATTEMPTS,
+        max_password_attempts=max_password_attempts,
         email=email,
         message=message,
         mobile=mobile or "",

@@ -98,6 +98,8 @@ def test_birth_date_unavailable_without_birth_date(owner, worklist):
         ({"email": "not-an-address"}, "email"),
         ({"max_uses": 0}, "max_uses"),
         ({"password": "long-enough", "max_password_attempts": 50}, "max_password_attempts"),
+        ({"password": "long-enough", "max_password_attempts": 0}, "max_password_attempts"),
+        ({"password": "long-enough", "max_password_attempts": -1}, "max_password_attempts"),
     ],
 )
 def test_bad_options_are_refused_and_nothing_is_written(make_link, options, field):
