@@ -28,6 +28,7 @@ from worklists.selectors import user_has_worklist_perm
 
 from . import ratelimit
 from .devices import describe_user_agent
+from .leaks import mentions_date, mentions_secret
 from .models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
     MAX_PASSWORD_ATTEMPTS_LIMIT,
@@ -87,7 +88,7 @@ def guestlink_create(
         raise PermissionDenied("That study is not in this worklist.")
 
     now = timezone.now()
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     expires_at = expires_at or now + DEFAULT_EXPIRY
     if expires_at <= now:
         errors["expires_at"] = "The expiry must be in the future."
@@ -114,8 +115,8 @@ def guestlink_create(
         errors["max_password_attempts"] = (
             f"Allow 1 to {MAX_PASSWORD_ATTEMPTS_LIMIT} password attempts."
         )
-    if message and not email:
-        errors["message"] = "The message goes in the email: add an email address."
+    if message:
+        errors.update(_message_errors(message, email=email, password=password, study=study))
     if errors:
         raise ValidationError(errors)
 
@@ -157,6 +158,23 @@ def guestlink_create(
     )
     _send_link(link)
     return link
+
+
+def _message_errors(message: str, *, email: str, password: str, study: Study) -> dict[str, list]:
+    """The message goes in the same email as the link: never with the password or birth date."""
+    problems = []
+    if not email:
+        problems.append("The message goes in the email: add an email address.")
+    if mentions_secret(message, password):
+        problems.append(
+            "Take the password out of the message: give it to the recipient another way, "
+            "never with the link."
+        )
+    if study.patient_birth_date and mentions_date(message, study.patient_birth_date):
+        problems.append(
+            "Take the patient's birth date out of the message: it must never go out with the link."
+        )
+    return {"message": problems} if problems else {}
 
 
 @transaction.atomic

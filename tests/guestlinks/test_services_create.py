@@ -273,3 +273,50 @@ def test_states(make_link, change, state):
     assert link.state == state
     assert link.is_usable is (state == "active")
     assert link.allows_session_at(timezone.now()) is (state in ("active", "used_up"))
+
+
+# --- the message never carries the password or the birth date (the study's is 17 May 1970) --
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "pw is 19700517",
+        "Born 17/05/1970, as agreed.",
+        "dob 17/5/1970",
+        "1970-05-17",
+        "17.05.1970",
+        "17-05-1970",
+        "(05/17/1970)",
+        "17 May 1970",
+        "May 17th, 1970",
+        "17/05/70",
+    ],
+)
+def test_a_message_with_the_birth_date_is_refused(make_link, message):
+    with pytest.raises(ValidationError) as error:
+        make_link(email="guest@example.net", message=message)
+    assert "birth date" in " ".join(error.value.message_dict["message"])
+    assert not GuestLink.objects.exists() and outbox() == []
+
+
+@pytest.mark.parametrize("message", ["The password is open-sesame", "pw: OPEN-SESAME."])
+def test_a_message_with_the_password_is_refused(make_link, message):
+    with pytest.raises(ValidationError) as error:
+        make_link(email="guest@example.net", message=message, password="open-sesame")
+    assert "password" in " ".join(error.value.message_dict["message"])
+    assert not GuestLink.objects.exists() and outbox() == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Scan of 17/05/2024, see you on 1970 Road.",
+        "Ref 119700517 and 197005170.",  # longer numbers are not the date
+        "Call 0117 05 1970.",
+        "Please open it soon.",
+    ],
+)
+def test_other_dates_and_numbers_are_fine(make_link, message):
+    link = make_link(email="guest@example.net", message=message, password="open-sesame")
+    assert link.message == message
