@@ -3,6 +3,12 @@
 Counters change only through conditional UPDATEs (`_claim_attempt`, `_claim_use`), so that
 concurrent requests can never use a link more often than allowed nor check more passwords than
 the link's attempts allow: a wrong password's attempt is claimed BEFORE the password is hashed.
+
+Two counters do this. `password_attempts` holds the slots claimed (wrong passwords so far plus
+checks in flight; a right password gives its slot back), so at most `max_password_attempts`
+passwords are ever being checked or counted as wrong. `password_failures` counts only passwords
+found wrong, and only it decides the lock: a right password in flight holds a slot for a moment,
+and a wrong one arriving then must not lock the link after max - 1 wrong passwords.
 """
 
 import zoneinfo
@@ -229,7 +235,7 @@ def _claim_attempt(link_id: int) -> bool:
 
 
 def _release_attempt(link_id: int) -> None:
-    """A right password gives its attempt back: only wrong passwords count towards the lock."""
+    """A right password gives its slot back: only wrong passwords count towards the lock."""
     GuestLink.objects.filter(pk=link_id, password_attempts__gt=0).update(
         password_attempts=F("password_attempts") - 1
     )
@@ -311,18 +317,25 @@ def _refuse(link: GuestLink | None, request: HttpRequest) -> OpenResult:
 
 def _wrong_password(link: GuestLink, request: HttpRequest) -> OpenResult:
     with transaction.atomic():
-        # The attempt that reaches the maximum locks the link; the conditional UPDATE makes
-        # sure that the creator is told once.
+        # The wrong password keeps its slot and is counted as a failure. The first UPDATE holds
+        # the row lock until commit, so concurrent wrong passwords count one after the other;
+        # the one that brings the failures to the maximum locks the link, and the conditional
+        # UPDATE makes sure that the creator is told once.
+        # (Never above the maximum: a claimed slot already implies that; this guards the
+        # invariant should the claim ever be bypassed.)
+        GuestLink.objects.filter(
+            pk=link.pk, password_failures__lt=F("max_password_attempts")
+        ).update(password_failures=F("password_failures") + 1)
         locked = GuestLink.objects.filter(
             pk=link.pk,
             locked_at__isnull=True,
-            password_attempts__gte=F("max_password_attempts"),
+            password_failures__gte=F("max_password_attempts"),
         ).update(locked_at=timezone.now())
         link.refresh_from_db()
         _log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
         if locked:
             _notify_creator(link, "guestlink_locked", {})
-    left = 0 if link.locked_at else max(link.max_password_attempts - link.password_attempts, 0)
+    left = 0 if link.locked_at else max(link.max_password_attempts - link.password_failures, 0)
     return OpenResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
 
 

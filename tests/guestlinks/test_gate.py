@@ -242,6 +242,43 @@ def test_reaching_max_attempts_locks_and_tells_the_creator_once(client, make_lin
     ]
 
 
+def test_a_wrong_password_while_a_right_one_is_checked_does_not_lock_early(
+    client, make_link, monkeypatch, rf
+):
+    """Max 3: one wrong, then a right one and a wrong one at the same moment, then one more
+    wrong. Only the third wrong password locks the link; the right one opens it."""
+    from guestlinks.selectors import guestlink_find
+
+    link = make_link(password="open-sesame", max_password_attempts=3, max_uses=5)
+    assert open_link(client, link, "wrong-1").status_code == 403
+    real_check = services._password_matches
+    meanwhile = []
+
+    def right_one_is_being_hashed(checked_link, password):
+        if password == "open-sesame" and not meanwhile:
+            # The right password holds its attempt; a wrong one claims the last free one.
+            token = link.token
+            result = services.guestlink_open(
+                link=guestlink_find(token), token=token, password="wrong-2", request=rf.post("/")
+            )
+            meanwhile.append(result)
+        return real_check(checked_link, password)
+
+    monkeypatch.setattr(services, "_password_matches", right_one_is_being_hashed)
+    assert open_link(client, link, "open-sesame").status_code == 303
+    [wrong] = meanwhile
+    assert wrong.outcome == "wrong_password" and wrong.attempts_left == 1
+    link.refresh_from_db()
+    assert link.locked_at is None and link.use_count == 1
+    assert (link.password_attempts, link.password_failures) == (2, 2)
+    assert outbox("guestlink_locked") == []
+    # The third wrong password is the one that locks.
+    assert open_link(client, link, "wrong-3").status_code == 404
+    link.refresh_from_db()
+    assert link.locked_at is not None and link.password_failures == 3
+    assert len(outbox("guestlink_locked")) == 1
+
+
 def test_birth_date_password(client, make_link):
     link = make_link(password_is_dob=True)
     assert open_link(client, link, "17/05/1970").status_code == 403

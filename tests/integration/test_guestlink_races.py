@@ -155,7 +155,7 @@ def test_100_parallel_wrong_passwords_give_5_checks_and_a_lock(
     assert statuses.count(403) <= 4 and statuses.count(403) + statuses.count(404) == 100
     link.refresh_from_db()
     assert link.locked_at is not None and link.state == "locked"
-    assert link.password_attempts == 5 and link.use_count == 0
+    assert link.password_attempts == 5 and link.password_failures == 5 and link.use_count == 0
     # The creator is told once.
     from notifications.models import OutboundMessage
 
