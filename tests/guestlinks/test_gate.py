@@ -320,6 +320,20 @@ def test_opening_logs_out_a_clinician_in_that_browser(client, make_link, owner):
     assert client.get("/").status_code == 302  # back to the login page
 
 
+def test_behind_the_proxy_the_guests_address_is_logged_and_reported(
+    client, make_link, owner, settings
+):
+    settings.BEHIND_PROXY = True
+    link = make_link(notify_on_view=True)
+    forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.7"}
+    assert open_link(client, link, **forwarded).status_code == 303
+    assert GuestLinkAccess.objects.get().ip_address == "198.51.100.7"
+    event = AuditEvent.objects.get(action=AuditEvent.Action.GUESTLINK_OPENED)
+    assert event.ip_address == "198.51.100.7"
+    [notice] = outbox("guestlink_opened")
+    assert "198.51.100.7" in render_email(notice).body
+
+
 # --- rate limits -------------------------------------------------------------------------
 
 
