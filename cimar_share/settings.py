@@ -242,12 +242,16 @@ FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")
 # Guest links (guestlinks app): guest sessions, attempt rate limits, SMS delivery.
 GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
 # Attempts (POSTs) at guest links, counted in the database so that every process shares them;
-# 0 switches a limit off.
+# 0 switches a limit off. PER_IP counts per address and link (guestlinks/ratelimit.py).
 GUESTLINK_RATE_LIMIT_WINDOW_SECONDS = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
 )
 GUESTLINK_RATE_LIMIT_PER_IP = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_IP", "20"))
 GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LINK", "60"))
+# Per address, POSTs to tokens that open nothing (guessing): never blocks a link that opens.
+GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = int(
+    os.environ.get("GUESTLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
+)
 CELERY_BEAT_SCHEDULE["guestlinks-prune-rate-limits"] = {
     "task": "guestlinks.tasks.prune_rate_limits",
     "schedule": timedelta(hours=1),

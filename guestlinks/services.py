@@ -258,15 +258,19 @@ def guestlink_open(
 ) -> OpenResult:
     """A guest's deliberate attempt (a POST) to open a link, with the password if it has one.
 
-    Rate limits are counted first (no attempt is used and nothing is hashed when over them);
-    then a password attempt is claimed, the password checked, and one use claimed.
+    Rate limits are counted first (no attempt is used and nothing is hashed when over them,
+    and only the first limited attempt per limit and window is logged); then a password
+    attempt is claimed, the password checked, and one use claimed.
     """
-    retry_after = ratelimit.exceeded(
-        {"ip": client_ip(request) or "unknown", "link": token_digest(token)}
+    limited = ratelimit.guest_attempt_exceeded(
+        address=client_ip(request) or "unknown",
+        digest=token_digest(token),
+        opens_nothing=link is None or not link.is_usable,
     )
-    if retry_after is not None:
-        _log_attempt(link, Outcome.RATE_LIMITED, request)
-        return OpenResult(Outcome.RATE_LIMITED, link, retry_after=retry_after)
+    if limited is not None:
+        if limited.first:  # once per limit and window: a flood cannot grow the logs
+            _log_attempt(link, Outcome.RATE_LIMITED, request)
+        return OpenResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
     if link is None:
         return _refuse(None, request)
     if link.has_password:

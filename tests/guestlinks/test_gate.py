@@ -3,6 +3,7 @@ import datetime
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -337,21 +338,22 @@ def test_behind_the_proxy_the_guests_address_is_logged_and_reported(
 # --- rate limits -------------------------------------------------------------------------
 
 
-def test_rate_limit_per_address_before_any_hashing(client, make_link, settings, checks):
+def test_rate_limit_per_address_and_link_before_any_hashing(client, make_link, settings, checks):
     settings.GUESTLINK_RATE_LIMIT_PER_IP = 2
     settings.GUESTLINK_RATE_LIMIT_PER_LINK = 0
     link = make_link(password="open-sesame")
     other = make_link(password="open-sesame")
     assert open_link(client, link, "bad-1").status_code == 403
-    assert open_link(client, other, "bad-2").status_code == 403
+    assert open_link(client, link, "bad-2").status_code == 403
     limited = open_link(client, link, "open-sesame")
     assert limited.status_code == 429
     assert "Too many attempts" in limited.content.decode()
     assert int(limited["Retry-After"]) > 0
     assert checks == ["bad-1", "bad-2"]  # the limited attempt hashed nothing
     link.refresh_from_db()
-    assert link.password_attempts == 1 and link.use_count == 0
-    # Another address is not affected.
+    assert link.password_attempts == 2 and link.use_count == 0
+    # The same address still opens another link, and another address this one.
+    assert open_link(client, other, "open-sesame").status_code == 303
     assert open_link(client, link, "open-sesame", REMOTE_ADDR="10.1.2.3").status_code == 303
     limited_row = GuestLinkAccess.objects.get(outcome="rate_limited")
     assert limited_row.link == link
@@ -363,6 +365,60 @@ def test_rate_limit_per_address_before_any_hashing(client, make_link, settings, 
         ).count()
         == 1
     )
+
+
+def junk_url(index):
+    return reverse("guestlinks:gate", kwargs={"token": f"{index:043d}"})
+
+
+def test_junk_posts_to_unknown_tokens_cannot_block_real_links(client, make_link, settings):
+    """Everyone behind one proxy or NAT shares an address: guessing tokens from it is capped
+    on its own, and never blocks a link that opens."""
+    settings.GUESTLINK_RATE_LIMIT_PER_IP = 3
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 5
+    link = make_link(password="open-sesame")
+    dead = make_link()
+    GuestLink.objects.filter(pk=dead.pk).update(deleted_at=timezone.now())
+    for index in range(4):
+        assert client.post(junk_url(index)).status_code == 404
+    assert open_link(client, dead).status_code == 404  # a dead link counts as a guess too
+    assert client.post(junk_url(99)).status_code == 429
+    assert open_link(client, dead).status_code == 429  # dead and unknown look the same
+    assert open_link(client, link, "open-sesame").status_code == 303
+    assert open_link(client, link, "open-sesame", REMOTE_ADDR="10.9.9.9").status_code == 303
+    assert client.post(junk_url(5), REMOTE_ADDR="10.9.9.9").status_code == 404
+
+
+def test_a_flood_over_a_limit_is_logged_once_per_window(client, make_link, settings):
+    from guestlinks.models import RateLimitBucket
+
+    settings.GUESTLINK_RATE_LIMIT_PER_IP = 1
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 1
+    link = make_link(max_uses=100)
+
+    def rows():
+        return (
+            GuestLinkAccess.objects.filter(outcome="rate_limited").count(),
+            AuditEvent.objects.filter(details__result="rate_limited").count(),
+        )
+
+    assert open_link(client, link).status_code == 303
+    assert client.post(junk_url(0)).status_code == 404
+    for index in range(10):
+        assert open_link(client, link).status_code == 429
+        assert client.post(junk_url(index + 1)).status_code == 429
+    assert rows() == (2, 2)  # the first limited hit on the link, and the first guess
+    assert (
+        GuestLinkAccess.objects.count() == 4
+        and AuditEvent.objects.filter(
+            action__in=[AuditEvent.Action.GUESTLINK_ATTEMPT, AuditEvent.Action.GUESTLINK_OPENED]
+        ).count()
+        == 4
+    )
+    RateLimitBucket.objects.all().delete()  # as when the next window starts
+    for _ in range(3):
+        open_link(client, link)
+    assert rows() == (3, 3)
 
 
 def test_rate_limit_per_link(client, make_link, settings, checks):
@@ -378,7 +434,7 @@ def test_rate_limit_per_link(client, make_link, settings, checks):
 
 
 def test_rate_limited_page_says_nothing_about_a_dead_link(client, make_link, settings):
-    settings.GUESTLINK_RATE_LIMIT_PER_IP = 1
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 1
     link = make_link()
     GuestLink.objects.filter(pk=link.pk).update(deleted_at=timezone.now())
     open_link(client, link)
