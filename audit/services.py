@@ -1,16 +1,36 @@
+import ipaddress
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from .models import AuditEvent
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as the web server saw it (REMOTE_ADDR; set by a trusted proxy)."""
+    """The client's address: REMOTE_ADDR, or behind our own proxies (BEHIND_PROXY) the address
+    the outermost of them saw.
+
+    Each proxy appends the address it received the request from to X-Forwarded-For, so with
+    TRUSTED_PROXY_COUNT proxies of ours the client is that many entries from the right; entries
+    further left come from the client itself and are never trusted. An entry that is missing or
+    not an IP address gives REMOTE_ADDR (our proxy) rather than anything the client wrote.
+    """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    remote = request.META.get("REMOTE_ADDR") or None
+    hops = int(settings.TRUSTED_PROXY_COUNT)
+    if not settings.BEHIND_PROXY or hops < 1:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(forwarded) < hops:
+        return remote
+    try:
+        address = ipaddress.ip_address(forwarded[-hops])
+    except ValueError:
+        return remote
+    return remote if getattr(address, "scope_id", None) else str(address)
 
 
 def client_user_agent(request: HttpRequest | None) -> str:

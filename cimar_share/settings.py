@@ -173,9 +173,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
-)
+# Behind our own reverse proxy: trust its X-Forwarded-Proto, and take the client's address from
+# X-Forwarded-For, TRUSTED_PROXY_COUNT entries from the right (audit.services.client_ip).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "1"))
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 
 # Email: a local outbox (one file per message) unless EMAIL_HOST is set.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Cimar Share <no-reply@cimar.local>")
@@ -242,12 +244,16 @@ FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")
 # Guest links (guestlinks app): guest sessions, attempt rate limits, SMS delivery.
 GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
 # Attempts (POSTs) at guest links, counted in the database so that every process shares them;
-# 0 switches a limit off.
+# 0 switches a limit off. PER_IP counts per address and link (guestlinks/ratelimit.py).
 GUESTLINK_RATE_LIMIT_WINDOW_SECONDS = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
 )
 GUESTLINK_RATE_LIMIT_PER_IP = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_IP", "20"))
 GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LINK", "60"))
+# Per address, POSTs to tokens that open nothing (guessing): never blocks a link that opens.
+GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = int(
+    os.environ.get("GUESTLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
+)
 CELERY_BEAT_SCHEDULE["guestlinks-prune-rate-limits"] = {
     "task": "guestlinks.tasks.prune_rate_limits",
     "schedule": timedelta(hours=1),

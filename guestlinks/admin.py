@@ -60,6 +60,7 @@ class GuestLinkAdmin(ReadOnlyAdmin):
         "password_kind",
         "max_password_attempts",
         "password_attempts",
+        "password_failures",
         "locked_at",
         "email",
         "message",

@@ -81,7 +81,7 @@ class GuestLinkForm(forms.Form):
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Goes in the email with the link.",
+        help_text="Goes in the email with the link: never the password or the birth date.",
     )
     mobile = PhoneNumberField(
         label="Recipient mobile",

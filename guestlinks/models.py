@@ -83,8 +83,13 @@ class GuestLink(models.Model):
         default=DEFAULT_MAX_PASSWORD_ATTEMPTS,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_PASSWORD_ATTEMPTS_LIMIT)],
     )
-    # Attempts claimed before the password is checked; a right password gives its claim back.
+    # Attempt slots claimed before the password is checked: wrong passwords so far plus the
+    # checks in flight. A right password gives its slot back. Bounds how many checks can ever
+    # run at once, so parallel guesses cannot exceed the maximum.
     password_attempts = models.PositiveSmallIntegerField(default=0)
+    # Wrong passwords so far, counted only once a password turned out wrong: the lock is decided
+    # on this, so a right password's slot in flight never brings the lock closer.
+    password_failures = models.PositiveSmallIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True)
 
     email = models.EmailField(blank=True)
@@ -116,6 +121,10 @@ class GuestLink(models.Model):
             models.CheckConstraint(
                 condition=Q(password_attempts__lte=models.F("max_password_attempts")),
                 name="guestlink_attempts_within_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(password_failures__lte=models.F("max_password_attempts")),
+                name="guestlink_failures_within_max",
             ),
             models.CheckConstraint(
                 condition=Q(password_kind="none", password_hash="")

@@ -23,14 +23,6 @@ class RateLimit:
     window_seconds: int
 
 
-def guest_attempt_limits() -> tuple[RateLimit, RateLimit]:
-    window = settings.GUESTLINK_RATE_LIMIT_WINDOW_SECONDS
-    return (
-        RateLimit("ip", settings.GUESTLINK_RATE_LIMIT_PER_IP, window),
-        RateLimit("link", settings.GUESTLINK_RATE_LIMIT_PER_LINK, window),
-    )
-
-
 def _bucket_key(scope: str, identity: str, window_index: int) -> str:
     # Hashed so that neither addresses nor token digests sit in the key in the clear.
     hashed = hashlib.sha256(f"{scope}\0{identity}".encode()).hexdigest()[:40]
@@ -53,21 +45,55 @@ def hit(rate: RateLimit, identity: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def exceeded(identities: dict[str, str]) -> int | None:
-    """Count a guest attempt per address and per link; seconds to wait when over a limit.
+@dataclass(frozen=True)
+class Limited:
+    retry_after: int  # seconds until the window ends
+    first: bool  # the first hit over this limit in this window: the one worth logging
 
-    Every limit is counted (a flood on one link also counts against the address), and a
-    limit of 0 switches that limit off.
+
+def guest_attempt_exceeded(*, address: str, digest: str, opens_nothing: bool) -> Limited | None:
+    """Count one guest attempt (a POST to /g/<token>/); a `Limited` when over a limit.
+
+    The limits are shaped so that no single address can shut guest links off for everyone
+    (behind a proxy or a NAT, many recipients share one address):
+
+    - A token that opens nothing (unknown, or a deleted, expired, locked or used-up link: the
+      two look the same to the guest, so they count the same) is a guess. Guesses are capped
+      per address (GUESTLINK_RATE_LIMIT_GUESSES_PER_IP, the highest limit, as a whole clinic's
+      stale links may come from one address), and never count towards anything else.
+    - A link that opens is limited per (address, link) (GUESTLINK_RATE_LIMIT_PER_IP) and per
+      link over all addresses (GUESTLINK_RATE_LIMIT_PER_LINK). Guessing from an address never
+      blocks a real link from it, and hammering one link never blocks another.
+
+    Counting stops at the first limit exceeded, so a flood over one limit does not also use up
+    the next one (a flood from one address does not use up the link's allowance for others).
+    A limit of 0 is off. Passwords are only ever checked for links that open, so both limits
+    on them come before any hashing.
     """
-    wait = None
-    for rate in guest_attempt_limits():
-        identity = identities.get(rate.scope)
-        if not rate.limit or identity is None:
+    window = settings.GUESTLINK_RATE_LIMIT_WINDOW_SECONDS
+    if opens_nothing:
+        checks = [
+            (RateLimit("guess", settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP, window), address)
+        ]
+    else:
+        checks = [
+            (
+                RateLimit("ip_link", settings.GUESTLINK_RATE_LIMIT_PER_IP, window),
+                f"{address}\0{digest}",
+            ),
+            (RateLimit("link", settings.GUESTLINK_RATE_LIMIT_PER_LINK, window), digest),
+        ]
+    for rate, identity in checks:
+        if not rate.limit:
             continue
-        if hit(rate, identity) > rate.limit:
+        hits = hit(rate, identity)
+        if hits > rate.limit:
             now = int(timezone.now().timestamp())
-            wait = max(wait or 0, rate.window_seconds - now % rate.window_seconds)
-    return wait
+            return Limited(
+                retry_after=rate.window_seconds - now % rate.window_seconds,
+                first=hits == rate.limit + 1,
+            )
+    return None
 
 
 def prune(*, older_than: timedelta = timedelta(0)) -> int:

@@ -3,6 +3,12 @@
 Counters change only through conditional UPDATEs (`_claim_attempt`, `_claim_use`), so that
 concurrent requests can never use a link more often than allowed nor check more passwords than
 the link's attempts allow: a wrong password's attempt is claimed BEFORE the password is hashed.
+
+Two counters do this. `password_attempts` holds the slots claimed (wrong passwords so far plus
+checks in flight; a right password gives its slot back), so at most `max_password_attempts`
+passwords are ever being checked or counted as wrong. `password_failures` counts only passwords
+found wrong, and only it decides the lock: a right password in flight holds a slot for a moment,
+and a wrong one arriving then must not lock the link after max - 1 wrong passwords.
 """
 
 import zoneinfo
@@ -28,7 +34,14 @@ from worklists.selectors import user_has_worklist_perm
 
 from . import ratelimit
 from .devices import describe_user_agent
-from .models import DEFAULT_MAX_PASSWORD_ATTEMPTS, GuestLink, GuestLinkAccess, token_digest
+from .leaks import mentions_date, mentions_secret
+from .models import (
+    DEFAULT_MAX_PASSWORD_ATTEMPTS,
+    MAX_PASSWORD_ATTEMPTS_LIMIT,
+    GuestLink,
+    GuestLinkAccess,
+    token_digest,
+)
 
 PASSWORD_MIN_LENGTH = 6
 PASSWORD_MAX_LENGTH = 128
@@ -81,7 +94,7 @@ def guestlink_create(
         raise PermissionDenied("That study is not in this worklist.")
 
     now = timezone.now()
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     expires_at = expires_at or now + DEFAULT_EXPIRY
     if expires_at <= now:
         errors["expires_at"] = "The expiry must be in the future."
@@ -102,8 +115,14 @@ def guestlink_create(
         else:
             kind = GuestLink.PasswordKind.BIRTH_DATE
             secret_text = study.patient_birth_date.strftime("%Y%m%d")
-    if message and not email:
-        errors["message"] = "The message goes in the email: add an email address."
+    if max_password_attempts is None:
+        max_password_attempts = DEFAULT_MAX_PASSWORD_ATTEMPTS
+    elif not 1 <= max_password_attempts <= MAX_PASSWORD_ATTEMPTS_LIMIT:
+        errors["max_password_attempts"] = (
+            f"Allow 1 to {MAX_PASSWORD_ATTEMPTS_LIMIT} password attempts."
+        )
+    if message:
+        errors.update(_message_errors(message, email=email, password=password, study=study))
     if errors:
         raise ValidationError(errors)
 
@@ -115,7 +134,7 @@ def guestlink_create(
         max_uses=max_uses,
         password_kind=kind,
         password_hash=make_password(secret_text) if secret_text else "",
-        max_password_attempts=max_password_attempts or DEFAULT_MAX_PASSWORD_ATTEMPTS,
+        max_password_attempts=max_password_attempts,
         email=email,
         message=message,
         mobile=mobile or "",
@@ -145,6 +164,23 @@ def guestlink_create(
     )
     _send_link(link)
     return link
+
+
+def _message_errors(message: str, *, email: str, password: str, study: Study) -> dict[str, list]:
+    """The message goes in the same email as the link: never with the password or birth date."""
+    problems = []
+    if not email:
+        problems.append("The message goes in the email: add an email address.")
+    if mentions_secret(message, password):
+        problems.append(
+            "Take the password out of the message: give it to the recipient another way, "
+            "never with the link."
+        )
+    if study.patient_birth_date and mentions_date(message, study.patient_birth_date):
+        problems.append(
+            "Take the patient's birth date out of the message: it must never go out with the link."
+        )
+    return {"message": problems} if problems else {}
 
 
 @transaction.atomic
@@ -199,7 +235,7 @@ def _claim_attempt(link_id: int) -> bool:
 
 
 def _release_attempt(link_id: int) -> None:
-    """A right password gives its attempt back: only wrong passwords count towards the lock."""
+    """A right password gives its slot back: only wrong passwords count towards the lock."""
     GuestLink.objects.filter(pk=link_id, password_attempts__gt=0).update(
         password_attempts=F("password_attempts") - 1
     )
@@ -222,15 +258,19 @@ def guestlink_open(
 ) -> OpenResult:
     """A guest's deliberate attempt (a POST) to open a link, with the password if it has one.
 
-    Rate limits are counted first (no attempt is used and nothing is hashed when over them);
-    then a password attempt is claimed, the password checked, and one use claimed.
+    Rate limits are counted first (no attempt is used and nothing is hashed when over them,
+    and only the first limited attempt per limit and window is logged); then a password
+    attempt is claimed, the password checked, and one use claimed.
     """
-    retry_after = ratelimit.exceeded(
-        {"ip": client_ip(request) or "unknown", "link": token_digest(token)}
+    limited = ratelimit.guest_attempt_exceeded(
+        address=client_ip(request) or "unknown",
+        digest=token_digest(token),
+        opens_nothing=link is None or not link.is_usable,
     )
-    if retry_after is not None:
-        _log_attempt(link, Outcome.RATE_LIMITED, request)
-        return OpenResult(Outcome.RATE_LIMITED, link, retry_after=retry_after)
+    if limited is not None:
+        if limited.first:  # once per limit and window: a flood cannot grow the logs
+            _log_attempt(link, Outcome.RATE_LIMITED, request)
+        return OpenResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
     if link is None:
         return _refuse(None, request)
     if link.has_password:
@@ -281,18 +321,25 @@ def _refuse(link: GuestLink | None, request: HttpRequest) -> OpenResult:
 
 def _wrong_password(link: GuestLink, request: HttpRequest) -> OpenResult:
     with transaction.atomic():
-        # The attempt that reaches the maximum locks the link; the conditional UPDATE makes
-        # sure that the creator is told once.
+        # The wrong password keeps its slot and is counted as a failure. The first UPDATE holds
+        # the row lock until commit, so concurrent wrong passwords count one after the other;
+        # the one that brings the failures to the maximum locks the link, and the conditional
+        # UPDATE makes sure that the creator is told once.
+        # (Never above the maximum: a claimed slot already implies that; this guards the
+        # invariant should the claim ever be bypassed.)
+        GuestLink.objects.filter(
+            pk=link.pk, password_failures__lt=F("max_password_attempts")
+        ).update(password_failures=F("password_failures") + 1)
         locked = GuestLink.objects.filter(
             pk=link.pk,
             locked_at__isnull=True,
-            password_attempts__gte=F("max_password_attempts"),
+            password_failures__gte=F("max_password_attempts"),
         ).update(locked_at=timezone.now())
         link.refresh_from_db()
         _log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
         if locked:
             _notify_creator(link, "guestlink_locked", {})
-    left = 0 if link.locked_at else max(link.max_password_attempts - link.password_attempts, 0)
+    left = 0 if link.locked_at else max(link.max_password_attempts - link.password_failures, 0)
     return OpenResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
 
 

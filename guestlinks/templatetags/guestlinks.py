@@ -1,19 +1,35 @@
 """`{% guestlink_url link_id %}`: a link's full guest URL, derived when a message renders.
 
 Outbox rows hold only the link's public id, so the table never contains a usable URL.
+
+A message renders when it is sent, which may be long after it was queued (a retry, or
+"Send again" in the admin). If by then the link no longer opens (deleted, expired, locked, used
+up, or gone), rendering raises `GuestLinkUnusable`: the outbox treats it as a permanent failure,
+so the message is marked failed with that reason and nothing goes out.
 """
 
 from django import template
 from django.conf import settings
+
+from notifications.errors import PermanentDeliveryError
 
 from ..models import GuestLink
 
 register = template.Library()
 
 
+class GuestLinkUnusable(PermanentDeliveryError):
+    """The message is about a guest link that no longer opens; sending it would only mislead."""
+
+
 @register.simple_tag
 def guestlink_url(link_id: str) -> str:
-    link = GuestLink.objects.filter(public_id=link_id).only("secret").first()
-    if link is None:
-        return ""
+    link = (
+        GuestLink.objects.filter(public_id=link_id)
+        .only("secret", "deleted_at", "locked_at", "expires_at", "max_uses", "use_count")
+        .first()
+    )
+    if link is None or not link.is_usable:
+        state = link.state_label.lower() if link is not None else "gone"
+        raise GuestLinkUnusable(f"The guest link is no longer usable ({state}); not sent.")
     return f"{settings.SITE_URL}{link.get_absolute_url()}"

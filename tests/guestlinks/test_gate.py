@@ -3,6 +3,7 @@ import datetime
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -242,6 +243,43 @@ def test_reaching_max_attempts_locks_and_tells_the_creator_once(client, make_lin
     ]
 
 
+def test_a_wrong_password_while_a_right_one_is_checked_does_not_lock_early(
+    client, make_link, monkeypatch, rf
+):
+    """Max 3: one wrong, then a right one and a wrong one at the same moment, then one more
+    wrong. Only the third wrong password locks the link; the right one opens it."""
+    from guestlinks.selectors import guestlink_find
+
+    link = make_link(password="open-sesame", max_password_attempts=3, max_uses=5)
+    assert open_link(client, link, "wrong-1").status_code == 403
+    real_check = services._password_matches
+    meanwhile = []
+
+    def right_one_is_being_hashed(checked_link, password):
+        if password == "open-sesame" and not meanwhile:
+            # The right password holds its attempt; a wrong one claims the last free one.
+            token = link.token
+            result = services.guestlink_open(
+                link=guestlink_find(token), token=token, password="wrong-2", request=rf.post("/")
+            )
+            meanwhile.append(result)
+        return real_check(checked_link, password)
+
+    monkeypatch.setattr(services, "_password_matches", right_one_is_being_hashed)
+    assert open_link(client, link, "open-sesame").status_code == 303
+    [wrong] = meanwhile
+    assert wrong.outcome == "wrong_password" and wrong.attempts_left == 1
+    link.refresh_from_db()
+    assert link.locked_at is None and link.use_count == 1
+    assert (link.password_attempts, link.password_failures) == (2, 2)
+    assert outbox("guestlink_locked") == []
+    # The third wrong password is the one that locks.
+    assert open_link(client, link, "wrong-3").status_code == 404
+    link.refresh_from_db()
+    assert link.locked_at is not None and link.password_failures == 3
+    assert len(outbox("guestlink_locked")) == 1
+
+
 def test_birth_date_password(client, make_link):
     link = make_link(password_is_dob=True)
     assert open_link(client, link, "17/05/1970").status_code == 403
@@ -283,24 +321,39 @@ def test_opening_logs_out_a_clinician_in_that_browser(client, make_link, owner):
     assert client.get("/").status_code == 302  # back to the login page
 
 
+def test_behind_the_proxy_the_guests_address_is_logged_and_reported(
+    client, make_link, owner, settings
+):
+    settings.BEHIND_PROXY = True
+    link = make_link(notify_on_view=True)
+    forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.7"}
+    assert open_link(client, link, **forwarded).status_code == 303
+    assert GuestLinkAccess.objects.get().ip_address == "198.51.100.7"
+    event = AuditEvent.objects.get(action=AuditEvent.Action.GUESTLINK_OPENED)
+    assert event.ip_address == "198.51.100.7"
+    [notice] = outbox("guestlink_opened")
+    assert "198.51.100.7" in render_email(notice).body
+
+
 # --- rate limits -------------------------------------------------------------------------
 
 
-def test_rate_limit_per_address_before_any_hashing(client, make_link, settings, checks):
+def test_rate_limit_per_address_and_link_before_any_hashing(client, make_link, settings, checks):
     settings.GUESTLINK_RATE_LIMIT_PER_IP = 2
     settings.GUESTLINK_RATE_LIMIT_PER_LINK = 0
     link = make_link(password="open-sesame")
     other = make_link(password="open-sesame")
     assert open_link(client, link, "bad-1").status_code == 403
-    assert open_link(client, other, "bad-2").status_code == 403
+    assert open_link(client, link, "bad-2").status_code == 403
     limited = open_link(client, link, "open-sesame")
     assert limited.status_code == 429
     assert "Too many attempts" in limited.content.decode()
     assert int(limited["Retry-After"]) > 0
     assert checks == ["bad-1", "bad-2"]  # the limited attempt hashed nothing
     link.refresh_from_db()
-    assert link.password_attempts == 1 and link.use_count == 0
-    # Another address is not affected.
+    assert link.password_attempts == 2 and link.use_count == 0
+    # The same address still opens another link, and another address this one.
+    assert open_link(client, other, "open-sesame").status_code == 303
     assert open_link(client, link, "open-sesame", REMOTE_ADDR="10.1.2.3").status_code == 303
     limited_row = GuestLinkAccess.objects.get(outcome="rate_limited")
     assert limited_row.link == link
@@ -312,6 +365,60 @@ def test_rate_limit_per_address_before_any_hashing(client, make_link, settings, 
         ).count()
         == 1
     )
+
+
+def junk_url(index):
+    return reverse("guestlinks:gate", kwargs={"token": f"{index:043d}"})
+
+
+def test_junk_posts_to_unknown_tokens_cannot_block_real_links(client, make_link, settings):
+    """Everyone behind one proxy or NAT shares an address: guessing tokens from it is capped
+    on its own, and never blocks a link that opens."""
+    settings.GUESTLINK_RATE_LIMIT_PER_IP = 3
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 5
+    link = make_link(password="open-sesame")
+    dead = make_link()
+    GuestLink.objects.filter(pk=dead.pk).update(deleted_at=timezone.now())
+    for index in range(4):
+        assert client.post(junk_url(index)).status_code == 404
+    assert open_link(client, dead).status_code == 404  # a dead link counts as a guess too
+    assert client.post(junk_url(99)).status_code == 429
+    assert open_link(client, dead).status_code == 429  # dead and unknown look the same
+    assert open_link(client, link, "open-sesame").status_code == 303
+    assert open_link(client, link, "open-sesame", REMOTE_ADDR="10.9.9.9").status_code == 303
+    assert client.post(junk_url(5), REMOTE_ADDR="10.9.9.9").status_code == 404
+
+
+def test_a_flood_over_a_limit_is_logged_once_per_window(client, make_link, settings):
+    from guestlinks.models import RateLimitBucket
+
+    settings.GUESTLINK_RATE_LIMIT_PER_IP = 1
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 1
+    link = make_link(max_uses=100)
+
+    def rows():
+        return (
+            GuestLinkAccess.objects.filter(outcome="rate_limited").count(),
+            AuditEvent.objects.filter(details__result="rate_limited").count(),
+        )
+
+    assert open_link(client, link).status_code == 303
+    assert client.post(junk_url(0)).status_code == 404
+    for index in range(10):
+        assert open_link(client, link).status_code == 429
+        assert client.post(junk_url(index + 1)).status_code == 429
+    assert rows() == (2, 2)  # the first limited hit on the link, and the first guess
+    assert (
+        GuestLinkAccess.objects.count() == 4
+        and AuditEvent.objects.filter(
+            action__in=[AuditEvent.Action.GUESTLINK_ATTEMPT, AuditEvent.Action.GUESTLINK_OPENED]
+        ).count()
+        == 4
+    )
+    RateLimitBucket.objects.all().delete()  # as when the next window starts
+    for _ in range(3):
+        open_link(client, link)
+    assert rows() == (3, 3)
 
 
 def test_rate_limit_per_link(client, make_link, settings, checks):
@@ -327,7 +434,7 @@ def test_rate_limit_per_link(client, make_link, settings, checks):
 
 
 def test_rate_limited_page_says_nothing_about_a_dead_link(client, make_link, settings):
-    settings.GUESTLINK_RATE_LIMIT_PER_IP = 1
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 1
     link = make_link()
     GuestLink.objects.filter(pk=link.pk).update(deleted_at=timezone.now())
     open_link(client, link)

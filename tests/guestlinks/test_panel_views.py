@@ -301,3 +301,25 @@ def test_delete_permissions_and_methods(client, login, study, worklist, read_onl
         .status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"gl-message": "pw is 19700517"}, "birth date out of the message"),
+        (
+            {"gl-message": "The password is pass-word-1", "gl-password": "pass-word-1"},
+            "password out of the message",
+        ),
+    ],
+)
+def test_message_with_a_secret_is_refused_next_to_the_field(
+    login, owner, study, worklist, data, error
+):
+    form = {**FORM, "gl-email": "guest@example.net", **data}
+    response = login(owner).post(create_url(worklist, study), form)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert '<p class="error" id="id_gl-message_error" role="alert">Take the' in body
+    assert error in body
+    assert not GuestLink.objects.exists() and outbox() == []

@@ -98,6 +98,8 @@ def test_birth_date_unavailable_without_birth_date(owner, worklist):
         ({"email": "not-an-address"}, "email"),
         ({"max_uses": 0}, "max_uses"),
         ({"password": "long-enough", "max_password_attempts": 50}, "max_password_attempts"),
+        ({"password": "long-enough", "max_password_attempts": 0}, "max_password_attempts"),
+        ({"password": "long-enough", "max_password_attempts": -1}, "max_password_attempts"),
     ],
 )
 def test_bad_options_are_refused_and_nothing_is_written(make_link, options, field):
@@ -271,3 +273,102 @@ def test_states(make_link, change, state):
     assert link.state == state
     assert link.is_usable is (state == "active")
     assert link.allows_session_at(timezone.now()) is (state in ("active", "used_up"))
+
+
+# --- the message never carries the password or the birth date (the study's is 17 May 1970) --
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "pw is 19700517",
+        "Born 17/05/1970, as agreed.",
+        "dob 17/5/1970",
+        "1970-05-17",
+        "17.05.1970",
+        "17-05-1970",
+        "(05/17/1970)",
+        "17 May 1970",
+        "May 17th, 1970",
+        "17/05/70",
+    ],
+)
+def test_a_message_with_the_birth_date_is_refused(make_link, message):
+    with pytest.raises(ValidationError) as error:
+        make_link(email="guest@example.net", message=message)
+    assert "birth date" in " ".join(error.value.message_dict["message"])
+    assert not GuestLink.objects.exists() and outbox() == []
+
+
+@pytest.mark.parametrize("message", ["The password is open-sesame", "pw: OPEN-SESAME."])
+def test_a_message_with_the_password_is_refused(make_link, message):
+    with pytest.raises(ValidationError) as error:
+        make_link(email="guest@example.net", message=message, password="open-sesame")
+    assert "password" in " ".join(error.value.message_dict["message"])
+    assert not GuestLink.objects.exists() and outbox() == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Scan of 17/05/2024, see you on 1970 Road.",
+        "Ref 119700517 and 197005170.",  # longer numbers are not the date
+        "Call 0117 05 1970.",
+        "Please open it soon.",
+    ],
+)
+def test_other_dates_and_numbers_are_fine(make_link, message):
+    link = make_link(email="guest@example.net", message=message, password="open-sesame")
+    assert link.message == message
+
+
+# --- a message for a link that no longer opens is never sent -------------------------------
+
+
+def _sms_files(settings):
+    folder = settings.SMS_OUTBOX_DIR
+    return list(folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"deleted_at": timezone.now()},
+        {"expires_at": timezone.now() - datetime.timedelta(seconds=1)},
+        {"locked_at": timezone.now()},
+        {"use_count": 1},
+    ],
+)
+def test_a_late_invite_for_a_dead_link_is_failed_not_sent(make_link, mailoutbox, settings, change):
+    from notifications.tasks import deliver_message
+
+    link = make_link(email="guest@example.net", mobile="+447911123456", max_uses=1)
+    GuestLink.objects.filter(pk=link.pk).update(**change)
+    messages = outbox("guestlink_invite")
+    assert {message.channel for message in messages} == {"email", "sms"}
+    for message in messages:
+        deliver_message(message.pk)  # a late first try or a retry
+        message.refresh_from_db()
+        assert message.status == "failed" and message.sent_at is None
+        assert "link is no longer usable" in message.last_error
+    assert mailoutbox == [] and _sms_files(settings) == []
+
+
+def test_send_again_after_the_link_was_deleted_sends_nothing(
+    make_link, owner, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    from notifications.services import messages_send_again
+    from notifications.tasks import deliver_message
+
+    link = make_link(email="guest@example.net", mobile="+447911123456")
+    messages = outbox("guestlink_invite")
+    for message in messages:
+        deliver_message(message.pk)
+    assert len(mailoutbox) == 1 and len(_sms_files(settings)) == 1
+    services.guestlink_delete(actor=owner, link=link)
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_send_again(message_ids=[message.pk for message in messages])
+    assert len(mailoutbox) == 1 and len(_sms_files(settings)) == 1  # nothing more went out
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status == "failed" and "no longer usable" in message.last_error

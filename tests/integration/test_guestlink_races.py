@@ -88,6 +88,7 @@ def _no_rate_limits(settings):
     # Every request comes from 127.0.0.1: let them all reach the counters.
     settings.GUESTLINK_RATE_LIMIT_PER_IP = 0
     settings.GUESTLINK_RATE_LIMIT_PER_LINK = 0
+    settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 0
 
 
 def guest_sessions():
@@ -155,7 +156,7 @@ def test_100_parallel_wrong_passwords_give_5_checks_and_a_lock(
     assert statuses.count(403) <= 4 and statuses.count(403) + statuses.count(404) == 100
     link.refresh_from_db()
     assert link.locked_at is not None and link.state == "locked"
-    assert link.password_attempts == 5 and link.use_count == 0
+    assert link.password_attempts == 5 and link.password_failures == 5 and link.use_count == 0
     # The creator is told once.
     from notifications.models import OutboundMessage
 
@@ -165,3 +166,17 @@ def test_100_parallel_wrong_passwords_give_5_checks_and_a_lock(
     assert response.status_code == 404
     assert len(checks) == 5
     assert guest_sessions() == 0
+
+
+def test_a_parallel_flood_over_the_rate_limit_is_let_through_and_logged_exactly_once(
+    owner, study, worklist, settings
+):
+    settings.GUESTLINK_RATE_LIMIT_PER_IP = 5
+    link = services.guestlink_create(actor=owner, study=study, worklist=worklist)
+    url = link.get_absolute_url()
+
+    statuses = hammer(lambda _: Client().post(url).status_code, 60)
+
+    assert statuses.count(303) == 5 and statuses.count(429) == 55
+    assert GuestLinkAccess.objects.filter(outcome="rate_limited").count() == 1
+    assert GuestLinkAccess.objects.filter(outcome="opened").count() == 5
