@@ -14,7 +14,7 @@ a changed organisation time zone apply from the user's next request.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -32,38 +32,51 @@ def _converters(field: Field, connection: Any) -> list:
     ]
 
 
+class _ModelPlan(NamedTuple):
+    model: type[Model]
+    names: list[str]  # attribute names, in column order
+    converters: list[list[tuple[Any, Any]]]  # per column: (converter, column expression)
+
+
+def _model_plan(model: type[Model], connection: Any) -> _ModelPlan:
+    fields = list(model._meta.concrete_fields)
+    return _ModelPlan(
+        model, [f.attname for f in fields], [_converters(f, connection) for f in fields]
+    )
+
+
 @functools.cache
-def _plan(alias: str) -> tuple[str, list, list]:
-    """The SQL, and for each model the attribute names and converters of its columns."""
+def _plan(alias: str) -> tuple[str, _ModelPlan, _ModelPlan]:
+    """The SQL, and for the user and the organisation how to build them from its columns."""
     connection = connections[alias]
     quote = connection.ops.quote_name
     user_model = get_user_model()
-    organisation_model = user_model._meta.get_field("organisation").related_model
-    plans = []
-    columns = []
-    for model, table_alias in ((user_model, "u"), (organisation_model, "o")):
-        fields = list(model._meta.concrete_fields)
-        columns += [f"{table_alias}.{quote(field.column)}" for field in fields]
-        plans.append(
-            (model, [f.attname for f in fields], [_converters(f, connection) for f in fields])
-        )
+    link = user_model._meta.get_field("organisation")
+    organisation_model: type[Model] = link.related_model  # type: ignore[assignment]
+    user_plan = _model_plan(user_model, connection)
+    organisation_plan = _model_plan(organisation_model, connection)
+    columns = [
+        f"{table}.{quote(str(field.column))}"
+        for model, table in ((user_model, "u"), (organisation_model, "o"))
+        for field in model._meta.concrete_fields
+    ]
+    user_table, organisation_table = user_model._meta.db_table, organisation_model._meta.db_table
     sql = (
-        f"SELECT {', '.join(columns)} FROM {quote(user_model._meta.db_table)} u "  # noqa: S608 (names from the models)
-        f"LEFT JOIN {quote(organisation_model._meta.db_table)} o "
-        f"ON o.{quote(organisation_model._meta.pk.column)} = u.{quote('organisation_id')} "
-        f"WHERE u.{quote(user_model._meta.pk.column)} = %s"
+        f"SELECT {', '.join(columns)} FROM {quote(user_table)} u "  # noqa: S608 (names from the models)
+        f"LEFT JOIN {quote(organisation_table)} o "
+        f"ON o.{quote(str(organisation_model._meta.pk.column))} = u.{quote(str(link.column))} "  # type: ignore[union-attr]
+        f"WHERE u.{quote(str(user_model._meta.pk.column))} = %s"  # type: ignore[union-attr]
     )
-    return sql, plans[0], plans[1]
+    return sql, user_plan, organisation_plan
 
 
-def _instance(alias: str, plan: tuple, values: tuple, connection: Any) -> Model:
-    model, names, converters = plan
+def _instance(alias: str, plan: _ModelPlan, values: Any, connection: Any) -> Model:
     converted = []
-    for value, steps in zip(values, converters, strict=True):
+    for value, steps in zip(values, plan.converters, strict=True):
         for converter, column in steps:
             value = converter(value, column, connection)
         converted.append(value)
-    return model.from_db(alias, names, converted)
+    return plan.model.from_db(alias, plan.names, converted)
 
 
 def user_with_organisation(user_id: Any) -> Any:
@@ -81,7 +94,7 @@ def user_with_organisation(user_id: Any) -> Any:
         row = cursor.fetchone()
     if row is None:
         return None
-    split = len(user_plan[1])
+    split = len(user_plan.names)
     user = _instance(alias, user_plan, row[:split], connection)
     organisation = None
     if row[split] is not None:  # the organisation's primary key: None when there is none

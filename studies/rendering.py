@@ -45,7 +45,7 @@ from pydicom.uid import (
 try:  # Intel's ISA-L deflate (the `isal` package): the same format, about 3x faster than zlib
     from isal import isal_zlib
 except ImportError:  # pragma: no cover (a dependency; zlib is the portable fallback)
-    isal_zlib = None
+    isal_zlib = None  # type: ignore[assignment]
 
 PNG, JPEG, WEBP = "image/png", "image/jpeg", "image/webp"
 MEDIA_TYPES = {PNG: "PNG", JPEG: "JPEG", WEBP: "WEBP"}
