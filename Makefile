@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup migrate seed worker beat clean
+.PHONY: run test lint bench setup migrate seed static worker beat clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -26,7 +26,14 @@ migrate: setup
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# Static files collected with the production storage (hashed names and a manifest), so that the
+# same tree also serves with DJANGO_DEBUG=0 under gunicorn (e.g. ../shared/bench/orthanc-side-by-side.sh).
+# collectstatic reads no secret; the key below only satisfies the production-mode settings check.
+static: setup
+	DJANGO_DEBUG=0 SECRET_KEY=collectstatic-only-not-a-secret-0123456789 ALLOWED_HOSTS=localhost \
+		$(BIN)/python manage.py collectstatic --noinput -v 0
+
+run: seed static
 	@echo ""
 	@echo "  Cimar Share on http://$(HOST):$(PORT)/"
 	@echo "  Demo logins: demo / demo (every permission), viewer / demo (view and search only),"

@@ -115,7 +115,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.UserBackend",  # ModelBackend, with the organisation in the user's query
     "guardian.backends.ObjectPermissionBackend",
 ]
 GUARDIAN_ANONYMOUS_USER_NAME = None  # no anonymous guardian user: guests have their own sessions
@@ -166,6 +166,7 @@ DICOM_MAX_FILE_SIZE = int(os.environ.get("DICOM_MAX_FILE_SIZE", str(512 * 1024 *
 DICOM_MAX_ARCHIVE_SIZE = int(os.environ.get("DICOM_MAX_ARCHIVE_SIZE", str(20 * 1024**3)))
 
 # Sessions and security headers.
+SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)

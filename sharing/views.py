@@ -162,7 +162,7 @@ def _invitation_register(request: HttpRequest, found: Invitation) -> HttpRespons
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.UserBackend")
             messages.success(
                 request, "Welcome to Cimar Share. The studies shared with you are here."
             )

@@ -314,7 +314,7 @@ def test_access_check_is_a_fixed_small_number_of_queries(
 ):
     client = login(read_only)
     client.get(frame_url(ct_instance))
-    with django_assert_max_num_queries(4):  # session, user, organisation (time zone), access
+    with django_assert_max_num_queries(3):  # session, user with organisation, access
         assert client.get(frame_url(ct_instance)).status_code == 200
 
 
