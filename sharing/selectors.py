@@ -79,7 +79,7 @@ def share_code_worklist(text: str) -> Worklist | None:
 def worklist_organisation(worklist: Worklist) -> Organisation | None:
     """The organisation a worklist belongs to; a personal worklist belongs to its owner's
     (none for people invited from outside any organisation)."""
-    if worklist.kind == Worklist.Kind.PERSONAL and worklist.owner_id is not None:
+    if worklist.kind == Worklist.Kind.PERSONAL and worklist.owner is not None:
         return worklist.owner.organisation
     return worklist.organisation
 

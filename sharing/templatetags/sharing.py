@@ -18,7 +18,7 @@ from ..models import Invitation
 
 register = template.Library()
 
-_NOT_PENDING = {
+_NOT_PENDING: dict[str, str] = {
     Invitation.Status.ACCEPTED: "was accepted already",
     Invitation.Status.REVOKED: "was revoked",
     Invitation.Status.EXPIRED: "has expired",
