@@ -242,6 +242,14 @@ DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
 FRAME_CACHE = os.environ.get("FRAME_CACHE", "files")  # "files" or "django" (FRAME_CACHE_ALIAS)
 FRAME_CACHE_DIR = os.environ.get("FRAME_CACHE_DIR", "")  # default: MEDIA_ROOT/render-cache
 FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")
+# Bounds on the rendered-frame cache: the file cache is pruned (oldest first) to this size;
+# entries in a Django cache backend expire after this many seconds.
+FRAME_CACHE_MAX_BYTES = int(os.environ.get("FRAME_CACHE_MAX_BYTES", str(2 * 1024**3)))
+FRAME_CACHE_TTL_SECONDS = int(os.environ.get("FRAME_CACHE_TTL_SECONDS", str(7 * 24 * 3600)))
+CELERY_BEAT_SCHEDULE["studies-prune-frame-cache"] = {
+    "task": "studies.tasks.prune_frame_cache",
+    "schedule": timedelta(hours=1),
+}
 # Guest links (guestlinks app): guest sessions, attempt rate limits, SMS delivery.
 GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
 # Attempts (POSTs) at guest links, counted in the database so that every process shares them;

@@ -9,13 +9,21 @@ Redis when several machines serve the same studies).
 Keys are derived from everything that changes the bytes: the instance, the file's identity,
 the frame and the display parameters. Files under server-generated names never change, so
 nothing needs invalidating; a re-imported file gets a new name and so new keys.
+
+The cache is bounded: every window a viewer drags to is a new entry, so without a bound any
+user could fill the disk. The file cache is pruned to `FRAME_CACHE_MAX_BYTES`, oldest writes
+first, by the hourly beat task and also after about one write in `PRUNE_EVERY` (the embedded
+default runs no beat); the Django cache backend gives entries `FRAME_CACHE_TTL_SECONDS`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +33,17 @@ from django.core.cache import caches
 from .rendering import RenderParams
 
 KEY_VERSION = "1"
+PRUNE_EVERY = 1000  # on average, one write in this many prunes the file cache
+PRUNE_TO = 0.9  # a prune brings the cache down to this share of the bound, so it runs rarely
+STALE_TEMPORARY_SECONDS = 3600  # a ".tmp-" file this old was left by a writer that died
+
+
+@dataclass
+class PruneReport:
+    files: int = 0
+    bytes: int = 0
+    removed_files: int = 0
+    removed_bytes: int = 0
 
 
 def cache_key(
@@ -79,6 +98,43 @@ class FileFrameCache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        if random.random() < 1 / PRUNE_EVERY:  # noqa: S311 (sampling, not security)
+            self.prune(max_bytes=settings.FRAME_CACHE_MAX_BYTES)
+
+    def prune(self, *, max_bytes: int) -> PruneReport:
+        """Remove the oldest entries until the cache holds at most PRUNE_TO of `max_bytes`."""
+        report = PruneReport()
+        entries: list[tuple[float, int, str]] = []
+        now = time.time()
+        if not self.root.is_dir():
+            return report
+        for shard in os.scandir(self.root):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # removed by a concurrent prune
+                    continue
+                if entry.name.startswith(".tmp-"):
+                    if now - stat.st_mtime > STALE_TEMPORARY_SECONDS:
+                        Path(entry.path).unlink(missing_ok=True)
+                    continue
+                entries.append((stat.st_mtime, stat.st_size, entry.path))
+        report.files = len(entries)
+        report.bytes = sum(size for _, size, _ in entries)
+        if report.bytes <= max_bytes:
+            return report
+        target = int(max_bytes * PRUNE_TO)
+        remaining = report.bytes
+        for _, size, path in sorted(entries):
+            if remaining <= target:
+                break
+            Path(path).unlink(missing_ok=True)
+            remaining -= size
+            report.removed_files += 1
+            report.removed_bytes += size
+        return report
 
 
 class DjangoFrameCache:
@@ -89,7 +145,7 @@ class DjangoFrameCache:
         return self.cache.get(f"frame:{key}")
 
     def set(self, key: str, data: bytes) -> None:
-        self.cache.set(f"frame:{key}", data, timeout=None)
+        self.cache.set(f"frame:{key}", data, timeout=settings.FRAME_CACHE_TTL_SECONDS)
 
 
 def frame_cache() -> FrameCache:

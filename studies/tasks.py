@@ -1,8 +1,9 @@
 """Background work for studies: pre-render the viewer's first images after ingest."""
 
 from celery import shared_task
+from django.conf import settings
 
-from . import frames
+from . import framecache, frames
 from .models import Study
 
 
@@ -14,3 +15,13 @@ def prerender_study(study_id: int) -> dict[str, int]:
         return {"frames": 0, "thumbnails": 0, "failed": 0}
     report = frames.study_prerender(study=study)
     return {"frames": report.frames, "thumbnails": report.thumbnails, "failed": report.failed}
+
+
+@shared_task
+def prune_frame_cache() -> dict[str, int]:
+    """Keep the rendered-frame file cache within FRAME_CACHE_MAX_BYTES (hourly, from beat)."""
+    cache = framecache.frame_cache()
+    if not isinstance(cache, framecache.FileFrameCache):
+        return {}  # a Django cache backend expires entries by itself
+    report = cache.prune(max_bytes=settings.FRAME_CACHE_MAX_BYTES)
+    return {"files": report.files, "removed_files": report.removed_files}
