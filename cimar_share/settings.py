@@ -169,7 +169,9 @@ DICOM_MAX_ARCHIVE_SIZE = int(os.environ.get("DICOM_MAX_ARCHIVE_SIZE", str(20 * 1
 SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)
+# Secure cookies whenever the site is served over HTTPS (as SITE_URL says); a production site
+# on https gets them without a setting, a loopback benchmark on http still can log in.
+SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -119,3 +119,34 @@ def test_production_mode_refuses_to_start_without_secrets(env, message):
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, secure",
+    [
+        ({"SITE_URL": "https://share.example.org"}, "True"),
+        ({"SITE_URL": "http://127.0.0.1:8000"}, "False"),
+        ({"SITE_URL": "http://127.0.0.1:8000", "SECURE_COOKIES": "1"}, "True"),
+        ({"SITE_URL": "https://share.example.org", "SECURE_COOKIES": "0"}, "False"),
+    ],
+)
+def test_cookies_are_secure_when_the_site_is_https(env, secure):
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "SECURE_COOKIES"}}
+    code = "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE)"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={
+            **clean,
+            **env,
+            "DJANGO_DEBUG": "0",
+            "SECRET_KEY": "k" * 40,
+            "ALLOWED_HOSTS": "x.org",
+            "DJANGO_SETTINGS_MODULE": "cimar_share.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == secure, result.stderr
