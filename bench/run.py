@@ -417,26 +417,19 @@ def sequential(server: Server, name: str, accept: str, count: int = 60) -> float
 
 
 def viewer_first_image(server: Server) -> float | None:
-    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not os.path.exists(chromium):
-        return None
     from playwright.sync_api import sync_playwright
+
+    from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        return None
 
     url = f"http://127.0.0.1:{server.port}/studies/{server.objects['prerendered']['public_id']}/viewer/"
     session = find(r"sessionid=([^;]+)", server.cookie)
     times = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         for _ in range(5):
             context = browser.new_context(viewport={"width": 1280, "height": 900})
