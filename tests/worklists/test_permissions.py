@@ -160,3 +160,12 @@ def test_giving_a_membership_to_another_user_removes_the_old_users_access(workli
     services.membership_save(actor=None, membership=membership)
     assert not user_has_worklist_perm(User.objects.get(pk=read_only.pk), "view_studies", worklist)
     assert user_has_worklist_perm(User.objects.get(pk=newcomer.pk), "view_studies", worklist)
+
+
+def test_admin_lists_studies_read_only(client, admin_client_user, study):
+    client.force_login(admin_client_user)
+    listing = client.get(reverse("admin:studies_study_changelist"), {"q": study.patient_id})
+    assert listing.status_code == 200 and study.accession_number in listing.content.decode()
+    page = client.get(reverse("admin:studies_study_change", args=[study.pk]))
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert client.get(reverse("admin:studies_study_add")).status_code == 403

@@ -1,0 +1,53 @@
+"""Studies in Django admin: read-only. Studies come in through the ingest service (uploads,
+`import_dicom`, shares), which stores files and keeps counts right; the admin only looks."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import Series, Study, WorklistEntry
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SeriesInline(ReadOnlyMixin, admin.TabularInline):
+    model = Series
+    fields = ["series_number", "modality", "series_description", "number_of_instances"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = False
+
+
+class WorklistEntryInline(ReadOnlyMixin, admin.TabularInline):
+    model = WorklistEntry
+    fields = ["worklist", "source", "added_by", "added_at", "share"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Study)
+class StudyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = [
+        "patient_name",
+        "patient_id",
+        "study_date",
+        "modalities_in_study",
+        "study_description",
+        "accession_number",
+        "number_of_series",
+        "number_of_instances",
+    ]
+    list_filter = ["modalities_in_study", "study_date", "entries__worklist"]
+    search_fields = ["patient_name", "patient_id", "accession_number", "study_instance_uid"]
+    date_hierarchy = "study_date"
+    inlines = [SeriesInline, WorklistEntryInline]
