@@ -22,16 +22,19 @@ class ReadOnlyMixin:
 
 class SeriesInline(ReadOnlyMixin, admin.TabularInline):
     model = Series
-    fields = ["series_number", "modality", "series_description", "number_of_instances"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "series_number",
+        "modality",
+        "series_description",
+        "number_of_instances",
+    )
     extra = 0
     show_change_link = False
 
 
 class WorklistEntryInline(ReadOnlyMixin, admin.TabularInline):
     model = WorklistEntry
-    fields = ["worklist", "source", "added_by", "added_at", "share"]
-    readonly_fields = fields
+    fields = readonly_fields = ("worklist", "source", "added_by", "added_at", "share")
     extra = 0
 
 
