@@ -11,8 +11,8 @@ was last seen. It is re-checked on every request against the link itself, so del
 or expiring the link ends it at once; a used-up link keeps the sessions it already granted. It
 ends after GUEST_SESSION_IDLE_SECONDS without a request and never outlives the link's expiry.
 
-The viewer's endpoints need only `studies.access.get_study_for_request`, which asks
-`guest_study_ids(request)`.
+The viewer's image endpoints (`studies.frames`) ask `guest_study_ids(request)` on every
+request.
 """
 
 import time

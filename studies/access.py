@@ -1,14 +1,7 @@
-"""Who may see a study: a clinician through a worklist, or a guest through a guest session."""
+"""The guest side of who may see a study; the clinician side is `worklists_for_user`, and
+`studies.frames` joins both on every image request."""
 
-from typing import Any
-
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
-
-from worklists.models import Worklist
-from worklists.selectors import worklists_for_user
-
-from .models import Study
+from django.http import HttpRequest
 
 
 def guest_study_ids(request: HttpRequest) -> set[int]:
@@ -16,20 +9,3 @@ def guest_study_ids(request: HttpRequest) -> set[int]:
     from guestlinks import access
 
     return access.guest_study_ids(request)
-
-
-def worklists_showing_study(user: Any, study: Study) -> QuerySet[Worklist]:
-    return worklists_for_user(user, "view_studies").filter(entries__study=study)
-
-
-def get_study_for_request(request: HttpRequest, study_instance_uid: str) -> Study:
-    """The study, if this clinician or guest may see it; otherwise 404 (as if it did not exist)."""
-    study = Study.objects.filter(study_instance_uid=study_instance_uid).first()
-    if study is None:
-        raise Http404("No such study.")
-    user = request.user
-    if getattr(user, "is_authenticated", False) and worklists_showing_study(user, study).exists():
-        return study
-    if study.pk in guest_study_ids(request):
-        return study
-    raise Http404("No such study.")

@@ -8,7 +8,6 @@ from uuid import UUID
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
-from django.http import Http404
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -17,9 +16,9 @@ from audit.models import AuditEvent
 from guestlinks import services
 from guestlinks.access import SESSION_KEY, get_guest_session, guest_study_ids
 from guestlinks.models import GuestLink
-from studies.access import get_study_for_request
 from tests.factories import InstanceFactory, SeriesFactory, StudyFactory, add_to_worklist
 from tests.guestlinks.conftest import open_link, viewer_url
+from tests.studies.dicom_files import ct_series
 
 pytestmark = pytest.mark.django_db
 
@@ -68,14 +67,19 @@ def test_viewer_shows_the_banner_and_series(client, make_link, study, series):
     assert event.guest_link_id == link.public_id and event.actor is None
 
 
-def test_get_study_for_request_sees_only_the_granted_study(client, make_link, study):
+def test_the_image_endpoints_serve_only_the_granted_study(client, make_link, study):
     other = StudyFactory()
+    mine, theirs = ct_series(study, slices=1), ct_series(other, slices=1)
     open_link(client, make_link())
     request = guest_request(client)
     assert guest_study_ids(request) == {study.pk}
-    assert get_study_for_request(request, study.study_instance_uid) == study
-    with pytest.raises(Http404):
-        get_study_for_request(request, other.study_instance_uid)
+
+    def thumbnail(series):  # type: ignore[no-untyped-def]
+        kwargs = {"study": series.study.study_instance_uid, "series": series.series_instance_uid}
+        return reverse("dicomweb:series_thumbnail", kwargs=kwargs)
+
+    assert client.get(thumbnail(mine)).status_code == 200
+    assert client.get(thumbnail(theirs)).status_code == 404
 
 
 def test_priors_only_when_included(client, make_link, study, prior):
