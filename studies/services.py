@@ -4,6 +4,13 @@ One ingest is many small transactions, one per file, so that a bad file leaves n
 while the good files of the same upload still go in. The per-file transaction locks the
 study row, so two uploads into the same study serialise and the study's counters, computed
 from the rows themselves, stay right.
+
+Isolation: Study, Series and SOP Instance UIDs are unique in the whole database, and a file
+may only add to a study that the uploader can already see in the target worklist (or that it
+creates). A file whose UIDs belong to any other study is refused with one neutral reason,
+`NOT_HERE`, and nothing of it is stored: the upload neither merges into that study nor adds it
+to the worklist. Putting an existing study into another worklist is sharing, with its own
+permissions, partnership rule and audit trail (`sharing.services`); an upload right is not that.
 """
 
 from __future__ import annotations
@@ -45,6 +52,11 @@ Progress = Callable[[str], None]
 _JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "dicomdir"}
 _COPY_CHUNK = 1024 * 1024
 
+# The one reason given for a file whose UIDs belong to a study that this ingest may not add
+# to, whatever that study is and wherever it lives: it must not tell the uploader that the UID
+# exists in another worklist or organisation.
+NOT_HERE = "This study cannot be added here."
+
 
 @dataclass
 class IngestReport:
@@ -73,6 +85,9 @@ def study_ingest(
     "upload_studies" on the worklist; None is the system (management commands). Idempotent by
     SOP Instance UID. Every rejected file is reported with its reason. `progress` is called
     with each file's name once it has been handled.
+
+    A file may only add to a study already in `worklist` that `actor` may view there (for the
+    system, any study in `worklist`), or create a new study; see the module's docstring.
     """
     return _run(
         actor=actor,
@@ -295,6 +310,14 @@ def _extract(
 # ---------------------------------------------------------------------------- storing
 
 
+class _StudyNotHere(DicomRejected):
+    """The file's UIDs belong to a study that this ingest may not add to (`_Ingest.may_extend`)."""
+
+    def __init__(self, study_id: int) -> None:
+        super().__init__(NOT_HERE)
+        self.study_id = study_id
+
+
 class _Ingest:
     def __init__(self, *, actor: Any, worklist: Worklist, source: str) -> None:
         self.actor = actor
@@ -302,7 +325,24 @@ class _Ingest:
         self.source = source
         self.report = IngestReport()
         self.per_study: dict[int, dict[str, int]] = {}
+        # Studies in `worklist` that this ingest may add to: created by it, or seen there.
         self.in_worklist: set[int] = set()
+        # An uploader who may not view the worklist's studies may only create new ones.
+        self.may_view = actor is None or user_has_worklist_perm(actor, "view_studies", worklist)
+        self.refused: dict[int, int] = {}  # study id: files refused by `may_extend`
+
+    def may_extend(self, study_id: int) -> bool:
+        """Whether a file may add to (or be found already present in) this existing study: only
+        when the uploader can already see it in the target worklist, or this ingest created it.
+        """
+        if study_id in self.in_worklist:
+            return True
+        if not self.may_view:
+            return False
+        if WorklistEntry.objects.filter(worklist=self.worklist, study_id=study_id).exists():
+            self.in_worklist.add(study_id)
+            return True
+        return False
 
     def add(self, name: str, candidate: Candidate) -> None:
         if isinstance(candidate, DicomRejected):
@@ -331,6 +371,9 @@ class _Ingest:
         if study_id is None:
             try:
                 study_id = self._store(parsed, content)
+            except _StudyNotHere as refused:
+                self._refuse(name, refused.study_id)
+                return
             except DicomRejected as rejected:
                 self.report.rejected.append((name, rejected.reason))
                 return
@@ -346,18 +389,28 @@ class _Ingest:
             else:
                 self._count(study_id, "imported")
                 return
-        with transaction.atomic():
-            self._ensure_in_worklist(study_id)
-        self.in_worklist.add(study_id)
+        # Already stored. Only "already present" where the uploader sees that study here; it
+        # is never added to this worklist, which would hand out a study through an upload.
+        if not self.may_extend(study_id):
+            self._refuse(name, study_id)
+            return
         self._count(study_id, "already_present")
+
+    def _refuse(self, name: str, study_id: int) -> None:
+        self.report.rejected.append((name, NOT_HERE))
+        self.refused[study_id] = self.refused.get(study_id, 0) + 1
 
     def _store(self, parsed: ParsedInstance, content: Any) -> int | None:
         """Write the file and its rows in one transaction; None when it turned out present."""
         stored_name = ""
         try:
             with transaction.atomic():
-                study = _study_locked(parsed)
-                series = _series_for(parsed, study)
+                study, created = _study_locked(parsed)
+                # Checked under the study's row lock, and before anything is written: a
+                # concurrent upload that created this study has committed its worklist entry.
+                if not created and not self.may_extend(study.pk):
+                    raise _StudyNotHere(study.pk)
+                series = self._series_for(parsed, study)
                 instance = Instance(series=series, **_fields(Instance, parsed))
                 instance.full_clean(exclude=["file", "series"], validate_unique=False)
                 if not isinstance(content, File):
@@ -381,6 +434,18 @@ class _Ingest:
         self.in_worklist.add(study.pk)
         return study.pk
 
+    def _series_for(self, parsed: ParsedInstance, study: Study) -> Series:
+        series = Series.objects.filter(series_instance_uid=parsed.series_instance_uid).first()
+        if series is None:
+            series = Series(study=study, **_fields(Series, parsed))
+            series.full_clean(exclude=["study"], validate_unique=False, validate_constraints=False)
+            series.save()  # the study lock keeps a concurrent upload of this series out
+        elif series.study_id != study.pk:
+            if not self.may_extend(series.study_id):
+                raise _StudyNotHere(series.study_id)
+            raise DicomRejected("Its series belongs to a different study (conflicting UIDs).")
+        return series
+
     def _ensure_in_worklist(self, study_id: int) -> None:
         if study_id in self.in_worklist:
             return
@@ -388,6 +453,35 @@ class _Ingest:
             worklist=self.worklist,
             study_id=study_id,
             defaults={"added_by": self.actor, "source": self.source},
+        )
+
+    def _record_refusals(self, request: HttpRequest | None) -> None:
+        """A "denied" event per study that files were refused from: the trail shows who tried
+        to reach which study (the uploader's report does not)."""
+        if not self.refused:
+            return
+        uids = dict(
+            Study.objects.filter(pk__in=self.refused).values_list("pk", "study_instance_uid")
+        )
+        with transaction.atomic():
+            for study_id, count in self.refused.items():
+                record_event(
+                    action=AuditEvent.Action.STUDY_UPLOADED,
+                    outcome=AuditEvent.Outcome.DENIED,
+                    actor=self.actor,
+                    request=request,
+                    study_instance_uid=uids.get(study_id, ""),
+                    details={
+                        "worklist": str(self.worklist.public_id),
+                        "source": self.source,
+                        "refused": count,
+                    },
+                )
+        logger.warning(
+            "DICOM ingest refused %d file(s) that would reach %d studies not open in worklist %s",
+            sum(self.refused.values()),
+            len(self.refused),
+            self.worklist.public_id,
         )
 
     def _count(self, study_id: int, outcome: str) -> None:
@@ -400,6 +494,7 @@ class _Ingest:
 
     def finish(self, request: HttpRequest | None) -> None:
         """One audit event per study touched, and the report's list of studies."""
+        self._record_refusals(request)
         studies = Study.objects.in_bulk(list(self.per_study))
         self.report.studies = [studies[pk] for pk in self.per_study if pk in studies]
         if not self.report.studies:
@@ -438,15 +533,16 @@ def _fields(model: type[Any], parsed: ParsedInstance) -> dict[str, Any]:
     return {name: getattr(parsed, name) for name in names if hasattr(parsed, name)}
 
 
-def _study_locked(parsed: ParsedInstance) -> Study:
-    """The study of this file, created on first sight, locked for the rest of the transaction."""
+def _study_locked(parsed: ParsedInstance) -> tuple[Study, bool]:
+    """The study of this file, created on first sight, locked for the rest of the transaction;
+    and whether this call created it."""
     study = (
         Study.objects.select_for_update()
         .filter(study_instance_uid=parsed.study_instance_uid)
         .first()
     )
     if study is not None:
-        return study
+        return study, False
     study = Study(**_fields(Study, parsed))
     study.full_clean(validate_unique=False, validate_constraints=False)
     try:
@@ -454,18 +550,8 @@ def _study_locked(parsed: ParsedInstance) -> Study:
             study.save()
     except IntegrityError:  # created meanwhile by a concurrent upload
         study = Study.objects.select_for_update().get(study_instance_uid=parsed.study_instance_uid)
-    return study
-
-
-def _series_for(parsed: ParsedInstance, study: Study) -> Series:
-    series = Series.objects.filter(series_instance_uid=parsed.series_instance_uid).first()
-    if series is None:
-        series = Series(study=study, **_fields(Series, parsed))
-        series.full_clean(exclude=["study"], validate_unique=False, validate_constraints=False)
-        series.save()  # the study lock keeps a concurrent upload of this series out
-    elif series.study_id != study.pk:
-        raise DicomRejected("Its series belongs to a different study (conflicting UIDs).")
-    return series
+        return study, False
+    return study, True
 
 
 def _count_of(queryset: Any, group: str) -> Coalesce:

@@ -77,16 +77,18 @@ def test_second_ingest_finds_everything_present_and_stores_nothing(tmp_path, set
     assert Study.objects.get().number_of_instances == 6
 
 
-def test_a_present_study_is_added_to_another_worklist(tmp_path, worklist):
+def test_a_present_study_is_not_added_to_another_worklist(tmp_path, worklist):
+    """Putting a study into another worklist is sharing, not an upload (even for the system)."""
     small_study(tmp_path / "in")
     ingest(worklist, [tmp_path / "in"])
     other = WorklistFactory(organisation=worklist.organisation, name="ED")
     report = ingest(other, [tmp_path / "in"], source=WorklistEntry.Source.UPLOAD)
 
-    assert report.already_present == 6
+    assert (report.imported, report.already_present, report.studies) == (0, 0, [])
+    assert {reason for _, reason in report.rejected} == {services.NOT_HERE}
+    assert len(report.rejected) == 6
     assert set(WorklistEntry.objects.values_list("worklist__name", "source")) == {
         ("Radiology", "import"),
-        ("ED", "upload"),
     }
 
 
