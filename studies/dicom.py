@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
-__all__ = ["DicomRejected", "ParsedInstance", "human_size", "parse_dicom"]
+__all__ = ["DicomRejected", "ParsedInstance", "human_size", "parse_dicom", "read_encoding"]
 
 # Lenient reading: a malformed value becomes None or "" here. pydicom's default would warn and
 # log each one, copying values (a patient's birth date, say) into the logs.
@@ -181,8 +181,22 @@ def _raw_elements(dataset: Dataset) -> Iterable[RawDataElement]:
             yield element
 
 
+def read_encoding(dataset: Dataset) -> tuple[bool | None, bool | None]:
+    """(implicit VR, little endian) as pydicom actually read the data set.
+
+    Some writers encode the data set in implicit VR under an explicit-VR transfer syntax (or
+    the reverse), a quirk real archives hold. pydicom notices and reads what is there, but
+    `original_encoding` still reports the transfer syntax's encoding; the elements themselves
+    record the one they were read with.
+    """
+    for element in dataset.elements():
+        if isinstance(element, RawDataElement):
+            return element.is_implicit_VR, element.is_little_endian
+    return dataset.original_encoding
+
+
 def _pixel_data_complete(dataset: Dataset, handle: IO[bytes], position: int, size: int) -> bool:
-    implicit, little = dataset.original_encoding
+    implicit, little = read_encoding(dataset)
     endian = "<" if little is not False else ">"
     handle.seek(position)
     header = handle.read(12)
@@ -350,7 +364,7 @@ def _transfer_syntax(ds: Dataset) -> str:
     uid = _text(meta, "TransferSyntaxUID", 64) if meta is not None else ""
     if uid:
         return uid
-    implicit, little = ds.original_encoding
+    implicit, little = read_encoding(ds)
     if implicit:
         return "1.2.840.10008.1.2"
     return "1.2.840.10008.1.2.1" if little is not False else "1.2.840.10008.1.2.2"

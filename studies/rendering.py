@@ -17,6 +17,7 @@ Speed matters here (the viewer scrolls through hundreds of slices), so:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -41,6 +42,8 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
+
+from .dicom import read_encoding
 
 try:  # Intel's ISA-L deflate (the `isal` package): the same format, about 3x faster than zlib
     from isal import isal_zlib
@@ -139,6 +142,9 @@ class ImageInfo:
     # Enhanced multi-frame: per-frame overrides of rescale and window (index = frame).
     frame_rescale: tuple[tuple[float, float] | None, ...] = ()
     frame_windows: tuple[Window | None, ...] = ()
+    # The data set is encoded unlike its transfer syntax says (see _read_info): pydicom decodes
+    # it from the data set read whole, not from the file.
+    decode_from_dataset: bool = False
 
     @property
     def frame_bytes(self) -> int:
@@ -323,12 +329,19 @@ def _read_info(src: str | BinaryIO) -> ImageInfo:
     offset = getattr(raw, "value_tell", None) if raw is not None else None
     length = getattr(raw, "length", 0) if raw is not None else 0
     try:
-        return info_from_dataset(ds, pixel_offset=offset, pixel_length=length)
+        info = info_from_dataset(ds, pixel_offset=offset, pixel_length=length)
     except RenderError:
         raise
     except Exception as exc:
         reason = f"The image header is invalid ({exc.__class__.__name__}: {exc})."
         raise RenderError(reason) from exc
+    # Implicit VR under an explicit-VR transfer syntax (or the reverse), a quirk real archives
+    # hold: pydicom reads the data set as it is, but its decoders, handed the file, parse the
+    # Pixel Data element as the transfer syntax says and fail.
+    syntax = UID(info.transfer_syntax)
+    if syntax.is_transfer_syntax and read_encoding(ds)[0] not in (None, syntax.is_implicit_VR):
+        info = dataclasses.replace(info, decode_from_dataset=True)
+    return info
 
 
 @lru_cache(maxsize=512)
@@ -399,8 +412,8 @@ def decode_frame(info: ImageInfo, source: str | bytes, index: int) -> np.ndarray
         return _native_frame(info, source, index)
     src: Any = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        if info.transfer_syntax == DeflatedExplicitVRLittleEndian:
-            src = pydicom.dcmread(src)  # the whole data set is deflated: no frame offsets
+        if info.transfer_syntax == DeflatedExplicitVRLittleEndian or info.decode_from_dataset:
+            src = pydicom.dcmread(src)  # no frame offsets in the file that pydicom can use
         array = pydicom.pixels.pixel_array(src, index=index, as_rgb=True)
     except Exception as exc:
         name = UID(info.transfer_syntax).name if info.transfer_syntax else "unknown"
