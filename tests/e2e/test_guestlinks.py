@@ -142,3 +142,27 @@ def test_dismissing_the_confirmation_keeps_the_link(page, live_server, owner, st
     assert page.locator("#guest-links .gl-item [data-gl-state]").inner_text() == "Active"
     link.refresh_from_db()
     assert link.deleted_at is None
+
+
+def test_a_form_error_never_drops_the_password(page, live_server, owner, study):
+    """Password and an invalid mobile, Create; fix the mobile, Create: the link is
+    password-protected, in the database and in the panel."""
+    log_in(page, live_server, "owner", PASSWORD)
+    page.goto(study_page(live_server, study))
+    page.get_by_role("link", name="Guest links").click()
+    page.get_by_role("button", name="New guest link").click()
+    page.locator("#id_gl-password").fill(GUEST_PASSWORD)
+    page.get_by_label("Recipient email").fill("guest@example.net")
+    page.get_by_label("Recipient mobile").fill("12")
+    page.get_by_role("button", name="Create", exact=True).click()
+
+    expect(page.locator("#id_gl-mobile_error")).to_be_visible()
+    expect(page.locator("#id_gl-password")).to_have_value(GUEST_PASSWORD)
+    page.get_by_label("Recipient mobile").fill("+447911123456")
+    page.get_by_role("button", name="Create", exact=True).click()
+
+    expect(page.get_by_text("Guest link created")).to_be_visible()
+    link = GuestLink.objects.get()
+    assert link.password_kind == GuestLink.PasswordKind.PASSWORD
+    item = page.locator("#guest-links .gl-item").first
+    expect(item.locator(".gl-facts")).to_contain_text("Password · 0 of 5 wrong attempts")
