@@ -12,7 +12,9 @@ or expiring the link ends it at once; a used-up link keeps the sessions it alrea
 ends after GUEST_SESSION_IDLE_SECONDS without a request and never outlives the link's expiry.
 
 The viewer's image endpoints (`studies.frames`) ask `guest_study_ids(request)` on every
-request.
+request. When a session ends because its link was deleted, locked or expired, the session keeps
+a note of who shared the link (their name, never their email), so that every later image
+request can tell the guest plainly whom to ask for a new link (`guest_link_ended_message`).
 """
 
 import time
@@ -27,6 +29,7 @@ from django.utils import timezone
 from .models import GuestLink
 
 SESSION_KEY = "guestlink"
+ENDED_KEY = "guestlink_ended"
 _CACHE_ATTR = "_guest_session"
 
 
@@ -87,6 +90,7 @@ def _load(request: HttpRequest) -> GuestSession | None:
     )
     if link is None or not link.allows_session_at(timezone.now()):
         guest_session_end(request)
+        session[ENDED_KEY] = {"shared_by": _shared_by(link)}
         return None
     if now - seen >= min(60, idle / 4):
         # Touch at most once a minute: keeps the session alive without a write per image.
@@ -114,3 +118,28 @@ def guest_study_ids(request: HttpRequest) -> set[int]:
     """Study ids the request's guest session may see; empty without a live guest session."""
     guest = get_guest_session(request)
     return set(guest.study_ids) if guest is not None else set()
+
+
+def _shared_by(link: GuestLink | None) -> str:
+    """Who to ask for a new link: the creator's name and organisation, never an email address
+    (a username may be one)."""
+    creator = link.created_by if link is not None else None
+    if creator is None:
+        return ""
+    name = creator.display_name if "@" not in creator.display_name else ""
+    organisation = creator.organisation.name if creator.organisation else ""
+    if name and organisation:
+        return f"{name} ({organisation})"
+    return name or organisation
+
+
+def guest_link_ended_message(request: HttpRequest) -> str | None:
+    """What to tell a guest whose session ended because its link no longer opens (deleted,
+    locked or expired); None when the request had no such session."""
+    get_guest_session(request)  # ends a session whose link is gone, leaving the note
+    session = getattr(request, "session", None)
+    ended = session.get(ENDED_KEY) if session is not None else None
+    if not isinstance(ended, dict):
+        return None
+    who = ended.get("shared_by") or "the person who shared it with you"
+    return f"This link is no longer available; ask {who} for a new one."

@@ -59,7 +59,6 @@ class GuestLinkAdmin(ReadOnlyAdmin):
         "use_count",
         "password_kind",
         "max_password_attempts",
-        "password_attempts",
         "password_failures",
         "locked_at",
         "email",

@@ -54,7 +54,9 @@ class GuestLinkForm(forms.Form):
         strip=False,
         min_length=PASSWORD_MIN_LENGTH,
         max_length=PASSWORD_MAX_LENGTH,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        # Shown again when the form comes back with an error elsewhere (on a page that is never
+        # stored): dropping it would let the next press of Create make an unprotected link.
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
         help_text="Give it to the recipient yourself: it is never sent with the link.",
     )
     max_password_attempts = forms.IntegerField(

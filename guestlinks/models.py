@@ -83,12 +83,7 @@ class GuestLink(models.Model):
         default=DEFAULT_MAX_PASSWORD_ATTEMPTS,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_PASSWORD_ATTEMPTS_LIMIT)],
     )
-    # Attempt slots claimed before the password is checked: wrong passwords so far plus the
-    # checks in flight. A right password gives its slot back. Bounds how many checks can ever
-    # run at once, so parallel guesses cannot exceed the maximum.
-    password_attempts = models.PositiveSmallIntegerField(default=0)
-    # Wrong passwords so far, counted only once a password turned out wrong: the lock is decided
-    # on this, so a right password's slot in flight never brings the lock closer.
+    # Wrong passwords so far (a right one is never counted): reaching the maximum locks the link.
     password_failures = models.PositiveSmallIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True)
 
@@ -117,10 +112,6 @@ class GuestLink(models.Model):
             models.CheckConstraint(
                 condition=Q(max_uses__isnull=True) | Q(use_count__lte=models.F("max_uses")),
                 name="guestlink_uses_within_max",
-            ),
-            models.CheckConstraint(
-                condition=Q(password_attempts__lte=models.F("max_password_attempts")),
-                name="guestlink_attempts_within_max",
             ),
             models.CheckConstraint(
                 condition=Q(password_failures__lte=models.F("max_password_attempts")),

@@ -1,14 +1,18 @@
 """Write paths for guest links: create, delete, and a guest's attempt to open one.
 
-Counters change only through conditional UPDATEs (`_claim_attempt`, `_claim_use`), so that
-concurrent requests can never use a link more often than allowed nor check more passwords than
-the link's attempts allow: a wrong password's attempt is claimed BEFORE the password is hashed.
+Counters change only through conditional UPDATEs (`_count_failure`, `_claim_use`), so that
+concurrent requests can never use a link more often than allowed nor count more wrong
+passwords than the link's attempts allow.
 
-Two counters do this. `password_attempts` holds the slots claimed (wrong passwords so far plus
-checks in flight; a right password gives its slot back), so at most `max_password_attempts`
-passwords are ever being checked or counted as wrong. `password_failures` counts only passwords
-found wrong, and only it decides the lock: a right password in flight holds a slot for a moment,
-and a wrong one arriving then must not lock the link after max - 1 wrong passwords.
+The password is checked first, and only then is the attempt counted: a right password takes a
+use, a wrong one takes one of the link's attempts, each with one conditional UPDATE that holds
+the row lock until commit, so the decisions are made one after the other. Attempts are a cap on
+WRONG passwords: any number of right passwords arriving at once all open while uses remain, and
+exactly `max_password_attempts` wrong ones are counted (the last of them locks the link) however
+many arrive at once. Checks that run in parallel with the lock and finish after it reveal
+nothing: a right and a wrong password then get the same "unavailable" page. What bounds the
+number of (Argon2) checks is the rate limit, counted before any hashing, and the usability check
+before hashing: a link already locked, expired, deleted or used up checks nothing.
 """
 
 import zoneinfo
@@ -225,19 +229,13 @@ def _usable_now() -> Q:
     )
 
 
-def _claim_attempt(link_id: int) -> bool:
-    """Take one password attempt, atomically, before the password is checked."""
+def _count_failure(link_id: int) -> bool:
+    """Count one wrong password, atomically: only while the link may still open and fewer than
+    the maximum wrong passwords have been counted."""
     return bool(
         GuestLink.objects.filter(
-            _usable_now(), pk=link_id, password_attempts__lt=F("max_password_attempts")
-        ).update(password_attempts=F("password_attempts") + 1)
-    )
-
-
-def _release_attempt(link_id: int) -> None:
-    """A right password gives its slot back: only wrong passwords count towards the lock."""
-    GuestLink.objects.filter(pk=link_id, password_attempts__gt=0).update(
-        password_attempts=F("password_attempts") - 1
+            _usable_now(), pk=link_id, password_failures__lt=F("max_password_attempts")
+        ).update(password_failures=F("password_failures") + 1)
     )
 
 
@@ -258,9 +256,9 @@ def guestlink_open(
 ) -> OpenResult:
     """A guest's deliberate attempt (a POST) to open a link, with the password if it has one.
 
-    Rate limits are counted first (no attempt is used and nothing is hashed when over them,
-    and only the first limited attempt per limit and window is logged); then a password
-    attempt is claimed, the password checked, and one use claimed.
+    Rate limits are counted first (nothing is hashed when over them, and only the first
+    limited attempt per limit and window is logged); a link that cannot open is refused without
+    hashing; then the password is checked, and a use (right) or an attempt (wrong) is counted.
     """
     limited = ratelimit.guest_attempt_exceeded(
         address=client_ip(request) or "unknown",
@@ -271,14 +269,10 @@ def guestlink_open(
         if limited.first:  # once per limit and window: a flood cannot grow the logs
             _log_attempt(link, Outcome.RATE_LIMITED, request)
         return OpenResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
-    if link is None:
-        return _refuse(None, request)
-    if link.has_password:
-        if not _claim_attempt(link.pk):
-            return _refuse(link, request)
-        if not _password_matches(link, password):
-            return _wrong_password(link, request)
-        _release_attempt(link.pk)
+    if link is None or not link.is_usable:
+        return _refuse(link, request)
+    if link.has_password and not _password_matches(link, password):
+        return _wrong_password(link, request)
     return _consume_use(link, request)
 
 
@@ -321,15 +315,12 @@ def _refuse(link: GuestLink | None, request: HttpRequest) -> OpenResult:
 
 def _wrong_password(link: GuestLink, request: HttpRequest) -> OpenResult:
     with transaction.atomic():
-        # The wrong password keeps its slot and is counted as a failure. The first UPDATE holds
-        # the row lock until commit, so concurrent wrong passwords count one after the other;
-        # the one that brings the failures to the maximum locks the link, and the conditional
-        # UPDATE makes sure that the creator is told once.
-        # (Never above the maximum: a claimed slot already implies that; this guards the
-        # invariant should the claim ever be bypassed.)
-        GuestLink.objects.filter(
-            pk=link.pk, password_failures__lt=F("max_password_attempts")
-        ).update(password_failures=F("password_failures") + 1)
+        # The counting UPDATE holds the row lock until commit, so concurrent wrong passwords
+        # are counted one after the other; the one that brings the count to the maximum locks
+        # the link in the same transaction, and those waiting behind it then find it locked
+        # and are refused (the conditional UPDATE also makes sure the creator is told once).
+        if not _count_failure(link.pk):
+            return _refuse(link, request)
         locked = GuestLink.objects.filter(
             pk=link.pk,
             locked_at__isnull=True,

@@ -238,7 +238,9 @@ def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpRespons
             messages.success(request, "Guest link created. Copy it from the list below.")
             return redirect(_study_page(study, worklist))
     context = {"form": form, "study": study, "worklist": worklist}
-    return render(request, "guestlinks/create.html", context, status=400)
+    response = render(request, "guestlinks/create.html", context, status=400)
+    add_never_cache_headers(response)  # it holds the typed password
+    return response
 
 
 @require_POST

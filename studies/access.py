@@ -9,3 +9,11 @@ def guest_study_ids(request: HttpRequest) -> set[int]:
     from guestlinks import access
 
     return access.guest_study_ids(request)
+
+
+def guest_link_ended_message(request: HttpRequest) -> str | None:
+    """For a guest whose link was deleted, locked or expired while viewing: whom to ask for a
+    new one (filled in by the guest-links app); None otherwise."""
+    from guestlinks import access
+
+    return access.guest_link_ended_message(request)

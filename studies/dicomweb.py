@@ -13,10 +13,12 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 import pydicom
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from pydicom.dataset import Dataset
@@ -183,10 +185,35 @@ def _if_none_match(request: HttpRequest, etag: str) -> bool:
     return header.strip() == "*" or etag in (tag.strip() for tag in header.split(","))
 
 
+SESSION_ENDED = "Your session has ended: open your link again, or sign in."
+
+
+def _session_ended(ended: frames.SessionEnded) -> HttpResponse:
+    """A small JSON answer the viewer understands (it stops and says why), never stored:
+    410 for a guest whose link was deleted, locked or expired, 403 for anyone else without a
+    session."""
+    if ended.link_message:
+        body, status = {"error": "link_unavailable", "message": ended.link_message}, 410
+    else:
+        body, status = {"error": "session_ended", "message": SESSION_ENDED}, 403
+    response = JsonResponse(body, status=status)
+    add_never_cache_headers(response)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """GET and HEAD only (405 otherwise). They change nothing, so no CSRF check is needed, and
     without it a POST gets its 405 instead of a 403 from the CSRF middleware."""
-    return csrf_exempt(require_safe(view))
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except frames.SessionEnded as ended:
+            return _session_ended(ended)
+
+    return csrf_exempt(require_safe(wrapped))
 
 
 def _cache_headers(request: HttpRequest) -> dict[str, str]:

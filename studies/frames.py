@@ -21,7 +21,7 @@ from worklists.models import Worklist
 from worklists.selectors import worklists_for_user
 
 from . import rendering
-from .access import guest_study_ids
+from .access import guest_link_ended_message, guest_study_ids
 from .framecache import cache_key, frame_cache
 from .models import Instance, Series, Study, WorklistEntry
 from .rendering import JPEG, PNG, RenderError, RenderParams
@@ -52,11 +52,24 @@ def _with_access(queryset: QuerySet, request: HttpRequest, study_field: str) -> 
     return queryset.annotate(allowed=Exists(visible))
 
 
+class SessionEnded(Exception):
+    """A request with no one signed in and no live guest session: the viewer is told to stop
+    (the same whether the image exists or not). `link_message` when a guest's link was
+    deleted, locked or expired while they were viewing."""
+
+    def __init__(self, link_message: str | None = None) -> None:
+        super().__init__(link_message or "No session.")
+        self.link_message = link_message
+
+
 def _check(request: HttpRequest, obj: object | None, study_id: int | None) -> None:
-    if obj is None:
-        raise Http404("No such image.")
-    if getattr(obj, "allowed", False) or study_id in guest_study_ids(request):
+    if obj is not None and getattr(obj, "allowed", False):
         return
+    guest_ids = guest_study_ids(request)
+    if obj is not None and study_id in guest_ids:
+        return
+    if not guest_ids and not getattr(request.user, "is_authenticated", False):
+        raise SessionEnded(guest_link_ended_message(request))
     raise Http404("No such image.")
 
 

@@ -94,6 +94,7 @@ def render_viewer(
     URLs are the same /dicomweb/ URLs; access there is checked against the session."""
     priors = list(priors)
     data = {
+        "guest": guest,
         "dicomweb": reverse(
             "dicomweb:series_thumbnail", kwargs={"study": "0", "series": "0"}
         ).split("/studies/")[0],

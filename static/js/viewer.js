@@ -21,6 +21,8 @@
   };
   var preloaded = new Map();  // url -> Image, most recent last
   var windowTimer = null;
+  var ended = false;          // the session (or the guest's link) ended: nothing more is shown
+  var confirming = false;     // a guest's access check of a prefetched slice is under way
 
   function currentStudy() { return data.studies[state.study]; }
   function currentSeries() { return currentStudy().series[state.series]; }
@@ -120,6 +122,7 @@
   }
 
   function openSeries(index) {
+    if (ended) return;
     var study = currentStudy();
     if (!study.series.length) { showError("This study has no images."); return; }
     state.series = index;
@@ -136,12 +139,13 @@
   }
 
   function showSlice(index, keepFilter) {
-    if (!state.slices.length) return;
+    if (ended || !state.slices.length) return;
     index = Math.max(0, Math.min(state.slices.length - 1, index));
     if (index !== state.slice) state.direction = index > state.slice ? 1 : -1;
     state.slice = index;
     var url = frameUrl(currentStudy(), currentSeries(), state.slices[index], state.window);
     if (img.getAttribute("src") !== url) {
+      if (preloaded.has(url)) confirmAccess(url);
       placeholder.hidden = true;
       img.hidden = false;
       img.dataset.window = state.window ? state.window.center + "," + state.window.width : "";
@@ -170,20 +174,60 @@
       if (preloaded.has(url)) continue;
       var image = new Image();
       image.decoding = "async";
+      image.addEventListener("error", checkFailure.bind(null, url));
       image.src = url;
       remember(url, image);
     }
   }
 
   // --- Failures -----------------------------------------------------------------------------
-  img.addEventListener("error", function () {
-    var url = img.getAttribute("src");
-    showError("This image cannot be shown.");
-    fetch(url, { credentials: "same-origin" }).then(function (response) {
-      if (!response.ok) return response.text().then(function (text) {
-        if (img.getAttribute("src") === url) showError("This image cannot be shown: " + text.trim());
-      });
+  // An <img> error says nothing about why: the same URL is fetched to read the answer. The
+  // image endpoints answer JSON {error, message} when the session has ended (410 for a guest
+  // whose link was deleted, locked or expired), plain text for an image that cannot be
+  // rendered; anything else (an HTML error page) is never shown as text.
+  function checkFailure(url) {
+    if (ended) return;
+    fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+      if (response.ok || ended) return;
+      var type = response.headers.get("Content-Type") || "";
+      if (type.indexOf("application/json") === 0) {
+        return response.json().then(function (body) {
+          if (body && (body.error === "link_unavailable" || body.error === "session_ended")) {
+            endViewing(body.message);
+          }
+        });
+      }
+      if (type.indexOf("text/plain") === 0 && img.getAttribute("src") === url) {
+        return response.text().then(function (text) {
+          if (img.getAttribute("src") === url) showError("This image cannot be shown: " + text.trim().slice(0, 300));
+        });
+      }
     }).catch(function () {});
+  }
+  // A guest's prefetched slice is shown without asking the server: ask whether the session
+  // still stands (a HEAD, one at a time), so that a deleted link stops the viewer at once.
+  function confirmAccess(url) {
+    if (!data.guest || confirming || ended) return;
+    confirming = true;
+    fetch(url, { method: "HEAD", credentials: "same-origin", cache: "no-store" }).then(function (response) {
+      confirming = false;
+      if (!response.ok) checkFailure(url);
+    }).catch(function () { confirming = false; });
+  }
+  function endViewing(message) {
+    if (ended) return;
+    ended = true;
+    preloaded.forEach(function (image) { image.removeAttribute("src"); });
+    preloaded.clear();
+    img.removeAttribute("src");
+    Array.prototype.forEach.call(document.querySelectorAll("#viewer-series img"), function (thumb) { thumb.remove(); });
+    slider.disabled = true;
+    showError(message || "The images are no longer available.");
+  }
+  img.addEventListener("error", function () {
+    if (ended) return;
+    showError("This image cannot be shown.");
+    checkFailure(img.getAttribute("src"));
   });
   img.addEventListener("load", function () {
     placeholder.hidden = true;

@@ -2,6 +2,7 @@
 clinician deletes it and the guest's viewer is gone."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,81 @@ def test_dismissing_the_confirmation_keeps_the_link(page, live_server, owner, st
     assert page.locator("#guest-links .gl-item [data-gl-state]").inner_text() == "Active"
     link.refresh_from_db()
     assert link.deleted_at is None
+
+
+def test_a_form_error_never_drops_the_password(page, live_server, owner, study):
+    """Password and an invalid mobile, Create; fix the mobile, Create: the link is
+    password-protected, in the database and in the panel."""
+    log_in(page, live_server, "owner", PASSWORD)
+    page.goto(study_page(live_server, study))
+    page.get_by_role("link", name="Guest links").click()
+    page.get_by_role("button", name="New guest link").click()
+    page.locator("#id_gl-password").fill(GUEST_PASSWORD)
+    page.get_by_label("Recipient email").fill("guest@example.net")
+    page.get_by_label("Recipient mobile").fill("12")
+    page.get_by_role("button", name="Create", exact=True).click()
+
+    expect(page.locator("#id_gl-mobile_error")).to_be_visible()
+    expect(page.locator("#id_gl-password")).to_have_value(GUEST_PASSWORD)
+    page.get_by_label("Recipient mobile").fill("+447911123456")
+    page.get_by_role("button", name="Create", exact=True).click()
+
+    expect(page.get_by_text("Guest link created")).to_be_visible()
+    link = GuestLink.objects.get()
+    assert link.password_kind == GuestLink.PasswordKind.PASSWORD
+    item = page.locator("#guest-links .gl-item").first
+    expect(item.locator(".gl-facts")).to_contain_text("Password · 0 of 5 wrong attempts")
+
+
+FRAMES_FETCHED = """(count) => performance.getEntriesByType('resource')
+  .filter((entry) => entry.name.includes('/frames/')).length >= count"""
+
+
+@pytest.mark.parametrize(
+    ("end", "key"),
+    [("deleted", "ArrowDown"), ("expired", "End")],
+    ids=["deleted-to-a-prefetched-slice", "expired-to-a-slice-not-fetched-yet"],
+)
+def test_the_viewer_stops_with_a_plain_message_once_the_link_is_gone(
+    new_page, live_server, owner, study, end, key
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from guestlinks import services
+
+    owner.title, owner.first_name, owner.last_name = "Dr", "Ada", "Lovelace"
+    owner.save()
+    ct_series(study, slices=10)
+    link = services.guestlink_create(
+        actor=owner, study=study, worklist=study.entries.first().worklist
+    )
+    guest = new_page()
+    guest.goto(f"{live_server.url}{link.get_absolute_url()}")
+    guest.get_by_role("button", name="Open study").click()
+    guest.wait_for_function(LOADED)
+    guest.wait_for_function(FRAMES_FETCHED, arg=7)  # the next 6 slices are prefetched
+
+    if end == "deleted":
+        services.guestlink_delete(actor=owner, link=link)
+    else:
+        GuestLink.objects.filter(pk=link.pk).update(
+            expires_at=timezone.now() - datetime.timedelta(seconds=1)
+        )
+    guest.locator("#viewer-stage").focus()
+    guest.keyboard.press(key)
+
+    message = guest.locator("#viewer-placeholder")
+    expect(message).to_have_text(
+        "This link is no longer available; ask Dr Ada Lovelace (St Elsewhere) for a new one."
+    )
+    image = guest.locator("#viewer-image")
+    expect(image).to_be_hidden()
+    expect(image).not_to_have_attribute("src", re.compile("."))
+    expect(guest.locator("#viewer-series img")).to_have_count(0)
+    guest.keyboard.press("ArrowDown")  # nothing more is shown
+    expect(image).to_be_hidden()
+    expect(message).to_be_visible()
+    body = guest.locator("body").inner_text()
+    assert "DOCTYPE" not in body and "cannot be shown" not in body

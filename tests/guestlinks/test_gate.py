@@ -35,7 +35,7 @@ def checks(monkeypatch):
 
 def snapshot():
     return (
-        list(GuestLink.objects.values_list("use_count", "password_attempts", "locked_at")),
+        list(GuestLink.objects.values_list("use_count", "password_failures", "locked_at")),
         GuestLinkAccess.objects.count(),
         AuditEvent.objects.count(),
         OutboundMessage.objects.count(),
@@ -129,7 +129,7 @@ def test_unusable_links_look_like_unknown_ones(client, make_link, change):
         assert response.content == unknown.content
         assert UNAVAILABLE in response.content.decode()
     assert SESSION_KEY not in client.session
-    assert GuestLink.objects.get(pk=link.pk).password_attempts == 0  # nothing claimed
+    assert GuestLink.objects.get(pk=link.pk).password_failures == 0  # nothing counted
     assert GuestLinkAccess.objects.get().outcome == "refused"
 
 
@@ -190,7 +190,7 @@ def test_right_password_opens_with_a_new_session_key(client, make_link, checks):
     assert client.session.session_key != first_key
     assert not Session.objects.filter(session_key=first_key).exists()
     link.refresh_from_db()
-    assert link.password_attempts == 0  # right passwords give their attempt back
+    assert link.password_failures == 0  # right passwords are never counted
     assert link.use_count == 2
     assert checks == ["open-sesame", "open-sesame"]
 
@@ -203,7 +203,7 @@ def test_wrong_password_uses_one_attempt(client, make_link, checks):
     assert "That password is not right. 2 attempts left." in body
     assert 'name="password"' in body
     link.refresh_from_db()
-    assert link.password_attempts == 1 and link.use_count == 0 and link.locked_at is None
+    assert link.password_failures == 1 and link.use_count == 0 and link.locked_at is None
     assert checks == ["guess"]
     assert SESSION_KEY not in client.session
     assert GuestLinkAccess.objects.get().outcome == "wrong_password"
@@ -257,7 +257,7 @@ def test_a_wrong_password_while_a_right_one_is_checked_does_not_lock_early(
 
     def right_one_is_being_hashed(checked_link, password):
         if password == "open-sesame" and not meanwhile:
-            # The right password holds its attempt; a wrong one claims the last free one.
+            # A wrong password is counted while the right one is being checked.
             token = link.token
             result = services.guestlink_open(
                 link=guestlink_find(token), token=token, password="wrong-2", request=rf.post("/")
@@ -271,13 +271,39 @@ def test_a_wrong_password_while_a_right_one_is_checked_does_not_lock_early(
     assert wrong.outcome == "wrong_password" and wrong.attempts_left == 1
     link.refresh_from_db()
     assert link.locked_at is None and link.use_count == 1
-    assert (link.password_attempts, link.password_failures) == (2, 2)
+    assert link.password_failures == 2
     assert outbox("guestlink_locked") == []
     # The third wrong password is the one that locks.
     assert open_link(client, link, "wrong-3").status_code == 404
     link.refresh_from_db()
     assert link.locked_at is not None and link.password_failures == 3
     assert len(outbox("guestlink_locked")) == 1
+
+
+def test_right_passwords_checked_at_the_same_moment_all_open(client, make_link, monkeypatch, rf):
+    """One attempt allowed, and a second right password arrives while the first is being
+    checked: attempts limit wrong passwords only, so both open (and a third, afterwards)."""
+    from guestlinks.selectors import guestlink_find
+
+    link = make_link(password="open-sesame", max_password_attempts=1, max_uses=5)
+    real_check = services._password_matches
+    meanwhile = []
+
+    def another_arrives_meanwhile(checked_link, password):
+        if not meanwhile:
+            meanwhile.append(None)
+            token = link.token
+            meanwhile[0] = services.guestlink_open(
+                link=guestlink_find(token), token=token, password=password, request=rf.post("/")
+            )
+        return real_check(checked_link, password)
+
+    monkeypatch.setattr(services, "_password_matches", another_arrives_meanwhile)
+    assert open_link(client, link, "open-sesame").status_code == 303
+    assert meanwhile[0].outcome == "opened"
+    assert open_link(client, link, "open-sesame").status_code == 303
+    link.refresh_from_db()
+    assert link.use_count == 3 and link.password_failures == 0 and link.locked_at is None
 
 
 def test_birth_date_password(client, make_link):
@@ -351,7 +377,7 @@ def test_rate_limit_per_address_and_link_before_any_hashing(client, make_link, s
     assert int(limited["Retry-After"]) > 0
     assert checks == ["bad-1", "bad-2"]  # the limited attempt hashed nothing
     link.refresh_from_db()
-    assert link.password_attempts == 2 and link.use_count == 0
+    assert link.password_failures == 2 and link.use_count == 0
     # The same address still opens another link, and another address this one.
     assert open_link(client, other, "open-sesame").status_code == 303
     assert open_link(client, link, "open-sesame", REMOTE_ADDR="10.1.2.3").status_code == 303
@@ -429,7 +455,7 @@ def test_rate_limit_per_link(client, make_link, settings, checks):
         assert open_link(client, link, "wrong", REMOTE_ADDR=address).status_code == 403
     assert open_link(client, link, "wrong", REMOTE_ADDR="10.0.0.3").status_code == 429
     assert len(checks) == 2
-    assert GuestLink.objects.get(pk=link.pk).password_attempts == 2
+    assert GuestLink.objects.get(pk=link.pk).password_failures == 2
     assert open_link(client, make_link(), REMOTE_ADDR="10.0.0.3").status_code == 303
 
 

@@ -275,3 +275,81 @@ def test_another_study_in_a_live_session_gets_a_guest_404(client, make_link):
     assert "This study was not shared with you" in response.content.decode()
     assert other.patient_name not in response.content.decode()
     assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
+
+
+# --- the image endpoints once the link is gone -------------------------------------------
+
+
+def frame_url(series, frame=1):
+    instance = series.instances.order_by("instance_number").first()
+    kwargs = {
+        "study": series.study.study_instance_uid,
+        "series": series.series_instance_uid,
+        "instance": instance.sop_instance_uid,
+    }
+    return reverse("dicomweb:frame_rendered", kwargs={**kwargs, "frame": frame})
+
+
+def thumbnail_url(series):
+    kwargs = {"study": series.study.study_instance_uid, "series": series.series_instance_uid}
+    return reverse("dicomweb:series_thumbnail", kwargs=kwargs)
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        lambda link, owner: services.guestlink_delete(actor=owner, link=link),
+        lambda link, owner: GuestLink.objects.filter(pk=link.pk).update(
+            expires_at=timezone.now() - datetime.timedelta(seconds=1)
+        ),
+        lambda link, owner: GuestLink.objects.filter(pk=link.pk).update(locked_at=timezone.now()),
+    ],
+    ids=["deleted", "expired", "locked"],
+)
+def test_images_tell_the_guest_whom_to_ask_once_the_link_is_gone(
+    client, make_link, owner, study, end
+):
+    owner.title, owner.first_name, owner.last_name = "Dr", "Ada", "Lovelace"
+    owner.email = "ada@hospital.example"
+    owner.save()
+    series = ct_series(study, slices=2)
+    link = make_link()
+    open_link(client, link)
+    assert client.get(frame_url(series)).status_code == 200
+
+    end(link, owner)
+
+    # Every image request from then on (not only the first) gets the same small answer.
+    for url in (frame_url(series), frame_url(series, 1), thumbnail_url(series), frame_url(series)):
+        response = client.get(url)
+        assert response.status_code == 410, url
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {
+            "error": "link_unavailable",
+            "message": "This link is no longer available; "
+            "ask Dr Ada Lovelace (St Elsewhere) for a new one.",
+        }
+        assert "no-store" in response["Cache-Control"]
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert b"ada@hospital.example" not in response.content
+    assert client.get(viewer_url(study)).status_code == 404
+
+
+def test_the_message_never_shows_an_email_used_as_a_username(client, make_link, owner, study):
+    owner.username, owner.first_name, owner.last_name, owner.title = "ada@example.org", "", "", ""
+    owner.save()
+    series = ct_series(study, slices=1)
+    link = make_link()
+    open_link(client, link)
+    services.guestlink_delete(actor=owner, link=link)
+    response = client.get(frame_url(series))
+    assert response.status_code == 410
+    assert response.json()["message"] == (
+        "This link is no longer available; ask St Elsewhere for a new one."
+    )
+
+
+def test_a_used_up_link_keeps_serving_the_sessions_it_granted(client, make_link, study):
+    series = ct_series(study, slices=1)
+    open_link(client, make_link(max_uses=1))
+    assert client.get(frame_url(series)).status_code == 200

@@ -323,3 +323,28 @@ def test_message_with_a_secret_is_refused_next_to_the_field(
     assert '<p class="error" id="id_gl-message_error" role="alert">Take the' in body
     assert error in body
     assert not GuestLink.objects.exists() and outbox() == []
+
+
+def test_a_form_error_keeps_the_typed_password(login, owner, study, worklist):
+    """Password and an invalid mobile, Create; fix the mobile, Create: the link has the
+    password (the error page gave it back, on a page no browser or proxy stores)."""
+    import re
+
+    client = login(owner)
+    typed = {**FORM, "gl-password": "blue-heron-42", "gl-mobile": "12", "gl-email": "g@example.net"}
+    response = client.post(create_url(worklist, study), typed)
+    assert response.status_code == 400
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    body = response.content.decode()
+    assert 'id="id_gl-mobile_error"' in body
+    [field] = re.findall(r'<input type="password" name="gl-password"[^>]*>', body)
+    assert 'value="blue-heron-42"' in field
+    assert not GuestLink.objects.exists() and outbox() == []
+
+    # What the browser sends back from that page, with the mobile corrected.
+    [kept] = re.findall(r'value="([^"]*)"', field)
+    resent = {**typed, "gl-password": kept, "gl-mobile": "+447911123456"}
+    assert client.post(create_url(worklist, study), resent).status_code == 302
+    link = GuestLink.objects.get()
+    assert link.password_kind == "password" and link.password_hash
+    assert services._password_matches(link, "blue-heron-42")

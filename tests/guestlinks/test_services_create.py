@@ -291,6 +291,11 @@ def test_states(make_link, change, state):
         "17 May 1970",
         "May 17th, 1970",
         "17/05/70",
+        "17-May-1970",
+        "17 05 1970",
+        "1970 05 17",
+        "17.V.1970",
+        "17th of May 1970",
     ],
 )
 def test_a_message_with_the_birth_date_is_refused(make_link, message):

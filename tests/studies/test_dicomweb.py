@@ -73,11 +73,11 @@ def test_every_url_works_for_a_member(login, read_only, ct_instance):
         assert response["Cache-Control"] == "private, no-cache"
 
 
-@pytest.mark.parametrize("who", ["anonymous", "outsider", "other_worklist_member"])
+@pytest.mark.parametrize("who", ["outsider", "other_worklist_member"])
 def test_every_url_is_404_without_access(client, ct_instance, outsider, organisation, who):
     if who == "outsider":
         client.force_login(outsider)
-    elif who == "other_worklist_member":
+    else:
         from tests.factories import UserFactory
 
         user = UserFactory(username="elsewhere", organisation=organisation)
@@ -85,6 +85,22 @@ def test_every_url_is_404_without_access(client, ct_instance, outsider, organisa
         client.force_login(user)
     for url in urls(ct_instance):
         assert client.get(url).status_code == 404, url
+
+
+def test_without_any_session_every_url_says_so_in_a_small_uncached_json(client, ct_instance):
+    """No one signed in and no guest session: the same answer whether the image exists or
+    not, which the viewer understands (it stops and shows the message)."""
+    missing = {**uids(ct_instance), "instance": "1.2.3.4.5"}
+    nowhere = reverse("dicomweb:frame_rendered", kwargs={**missing, "frame": 1})
+    for url in [*urls(ct_instance), nowhere]:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {
+            "error": "session_ended",
+            "message": "Your session has ended: open your link again, or sign in.",
+        }
+        assert "no-store" in response["Cache-Control"]
 
 
 def test_member_without_view_permission_gets_404(client, ct_instance, worklist, organisation):

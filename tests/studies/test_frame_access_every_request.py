@@ -64,17 +64,17 @@ def test_a_role_without_view_permission_makes_the_next_cached_frame_404(
     assert client.get(url).status_code == 404
 
 
-def test_signing_out_elsewhere_or_deactivation_makes_the_next_cached_frame_404(
-    cached, read_only, login
-):
+def test_signing_out_elsewhere_or_deactivation_ends_the_next_cached_frame(cached, read_only, login):
     client, url, _ = cached
     Session.objects.all().delete()  # the session ended in another process
-    assert client.get(url).status_code == 404
+    response = client.get(url)
+    assert response.status_code == 403 and response.json()["error"] == "session_ended"
     client = login(read_only)
     assert client.get(url).status_code == 200
     read_only.is_active = False
     read_only.save()
-    assert client.get(url).status_code == 404
+    response = client.get(url)
+    assert response.status_code == 403 and response.json()["error"] == "session_ended"
 
 
 def test_a_cached_frame_costs_three_queries(cached, django_assert_num_queries):
