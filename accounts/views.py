@@ -2,6 +2,7 @@ from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from audit.models import AuditEvent
@@ -18,4 +19,9 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         record_event(action=AuditEvent.Action.LOGOUT, actor=request.user, request=request)
     logout(request)
+    # Back to a page of ours when asked (an invitation meant for someone else opens again, for
+    # the right person to log in); anywhere else is refused, as an open redirect would be.
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        return redirect(next_url)
     return redirect("accounts:login")
