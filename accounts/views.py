@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
@@ -8,10 +10,26 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditEvent
 from audit.services import record_event
 
+from .forms import LoginForm
+
+
+def with_login_refusal_status(response: HttpResponse, form: Any) -> HttpResponse:
+    """A login refused by the throttle answers 429 (503 when attempts cannot be counted), with
+    Retry-After; the page shows the form with the reason."""
+    attempt = getattr(form, "login_attempt", None)
+    if attempt is not None and attempt.refused:
+        response.status_code = attempt.status
+        response["Retry-After"] = str(attempt.refused_for)
+    return response
+
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return with_login_refusal_status(super().form_invalid(form), form)
 
 
 @require_POST

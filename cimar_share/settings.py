@@ -70,7 +70,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cimar_share.apps.AdminConfig",  # django.contrib.admin, with the login throttle
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -274,6 +274,17 @@ LOGGING = {
 
 PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "GB")
 
+# Logins (accounts.services): failed passwords allowed per window, per account (username) and
+# per client address, counted in the database like guest-link attempts; then the login form
+# answers 429 without checking the password until the window ends. 0 switches a limit off.
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10"))
+LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "100"))
+CELERY_BEAT_SCHEDULE["accounts-prune-rate-limits"] = {
+    "task": "accounts.tasks.prune_rate_limits",  # login and guest-link counters
+    "schedule": timedelta(hours=1),
+}
+
 # Sharing: how long an email invitation link works; how often a failing message is tried.
 INVITATION_MAX_AGE_DAYS = int(os.environ.get("INVITATION_MAX_AGE_DAYS", "14"))
 NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
@@ -295,6 +306,7 @@ CELERY_BEAT_SCHEDULE["studies-prune-frame-cache"] = {
 GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
 # Attempts (POSTs) at guest links, counted in the database so that every process shares them;
 # 0 switches a limit off. PER_IP counts per address and link (guestlinks/ratelimit.py).
+# Pruned hourly with the login counters (accounts-prune-rate-limits above).
 GUESTLINK_RATE_LIMIT_WINDOW_SECONDS = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
 )
@@ -304,10 +316,6 @@ GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LIN
 GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
 )
-CELERY_BEAT_SCHEDULE["guestlinks-prune-rate-limits"] = {
-    "task": "guestlinks.tasks.prune_rate_limits",
-    "schedule": timedelta(hours=1),
-}
 SMS_TWILIO_ACCOUNT_SID = os.environ.get("SMS_TWILIO_ACCOUNT_SID", "")
 SMS_TWILIO_AUTH_TOKEN = os.environ.get("SMS_TWILIO_AUTH_TOKEN", "")
 SMS_TWILIO_FROM = os.environ.get(
