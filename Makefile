@@ -28,9 +28,11 @@ seed: migrate
 
 # Static files collected with the production storage (hashed names and a manifest), so that the
 # same tree also serves with DJANGO_DEBUG=0 under gunicorn (e.g. ../shared/bench/orthanc-side-by-side.sh).
-# collectstatic reads no secret; the key below only satisfies the production-mode settings check.
+# collectstatic reads no secret, but production mode refuses to start without a strong one: it
+# gets a random key made for this one command and thrown away (nothing it signs outlives it).
 static: setup
-	DJANGO_DEBUG=0 SECRET_KEY=collectstatic-only-not-a-secret-0123456789 ALLOWED_HOSTS=localhost \
+	DJANGO_DEBUG=0 ALLOWED_HOSTS=localhost \
+		SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		$(BIN)/python manage.py collectstatic --noinput -v 0
 
 run: seed static

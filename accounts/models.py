@@ -84,3 +84,15 @@ class User(AbstractUser):
     def display_name(self) -> str:
         full = " ".join(part for part in (self.title, self.first_name, self.last_name) if part)
         return full or self.username
+
+
+class RateLimitBucket(models.Model):
+    """A fixed-window hit counter shared by every web process (accounts.ratelimit): failed
+    logins here, guest-link attempts in guestlinks. Incremented with one upsert."""
+
+    key = models.CharField(max_length=100, unique=True)
+    window_ends_at = models.DateTimeField(db_index=True)
+    hits = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits}"

@@ -1,16 +1,35 @@
+from typing import Any
+
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from audit.models import AuditEvent
 from audit.services import record_event
 
+from .forms import LoginForm
+
+
+def with_login_refusal_status(response: HttpResponse, form: Any) -> HttpResponse:
+    """A login refused by the throttle answers 429 (503 when attempts cannot be counted), with
+    Retry-After; the page shows the form with the reason."""
+    attempt = getattr(form, "login_attempt", None)
+    if attempt is not None and attempt.refused:
+        response.status_code = attempt.status
+        response["Retry-After"] = str(attempt.refused_for)
+    return response
+
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return with_login_refusal_status(super().form_invalid(form), form)
 
 
 @require_POST
@@ -18,4 +37,9 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         record_event(action=AuditEvent.Action.LOGOUT, actor=request.user, request=request)
     logout(request)
+    # Back to a page of ours when asked (an invitation meant for someone else opens again, for
+    # the right person to log in); anywhere else is refused, as an open redirect would be.
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        return redirect(next_url)
     return redirect("accounts:login")

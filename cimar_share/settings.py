@@ -28,21 +28,49 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
+# Keys written in this repository (the development default, and the placeholder that older
+# Makefiles gave collectstatic): anyone can read them, so they sign nothing in production.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {DEVELOPMENT_SECRET_KEY, "collectstatic-only-not-a-secret-0123456789"}
+)
+
+
+def secret_key_weakness(key: str) -> str:
+    """Why `key` must not sign sessions, guest-link tokens and invitations ("" when it may).
+
+    The thresholds are Django's own (check security.W009): 50 characters or more, at least 5
+    different ones, and not a `django-insecure-` key from `startproject`.
+    """
+    if not key:
+        return "is not set"
+    if key in PUBLISHED_SECRET_KEYS:
+        return "is a key published in the Cimar Share sources"
+    if key.startswith("django-insecure-"):
+        return "is a django-insecure- key made by startproject"
+    if len(key) < 50 or len(set(key)) < 5:
+        return "is too weak (it needs 50 or more characters, at least 5 of them different)"
+    return ""
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
 if DEBUG:
-    SECRET_KEY = SECRET_KEY or "insecure-development-key-do-not-use-in-production-0123456789"
+    SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
 else:
-    if len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("SECRET_KEY must be set (32+ characters) when DJANGO_DEBUG=0.")
+    if weakness := secret_key_weakness(SECRET_KEY):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY {weakness}; with DJANGO_DEBUG=0 it must be a random secret of 50+ "
+            "characters, e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_DEBUG=0.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cimar_share.apps.AdminConfig",  # django.contrib.admin, with the login throttle
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -181,6 +209,17 @@ X_FRAME_OPTIONS = "DENY"
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "1"))
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+# HTTPS in production (SITE_URL is https://): browsers are told to use nothing else (HSTS), and
+# plain-http requests are redirected. The redirect needs BEHIND_PROXY=1, as only the proxy's
+# X-Forwarded-Proto tells a request that came over https from one that did not; without it,
+# every request behind a TLS proxy would look like http and be redirected forever.
+SERVED_OVER_HTTPS = not DEBUG and SITE_URL.startswith("https://")
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600 if SERVED_OVER_HTTPS else 0))
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SERVED_OVER_HTTPS and BEHIND_PROXY)
 
 # Email: a local outbox (one file per message) unless EMAIL_HOST is set.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Cimar Share <no-reply@cimar.local>")
@@ -235,6 +274,17 @@ LOGGING = {
 
 PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "GB")
 
+# Logins (accounts.services): failed passwords allowed per window, per account (username) and
+# per client address, counted in the database like guest-link attempts; then the login form
+# answers 429 without checking the password until the window ends. 0 switches a limit off.
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10"))
+LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "100"))
+CELERY_BEAT_SCHEDULE["accounts-prune-rate-limits"] = {
+    "task": "accounts.tasks.prune_rate_limits",  # login and guest-link counters
+    "schedule": timedelta(hours=1),
+}
+
 # Sharing: how long an email invitation link works; how often a failing message is tried.
 INVITATION_MAX_AGE_DAYS = int(os.environ.get("INVITATION_MAX_AGE_DAYS", "14"))
 NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
@@ -256,6 +306,7 @@ CELERY_BEAT_SCHEDULE["studies-prune-frame-cache"] = {
 GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
 # Attempts (POSTs) at guest links, counted in the database so that every process shares them;
 # 0 switches a limit off. PER_IP counts per address and link (guestlinks/ratelimit.py).
+# Pruned hourly with the login counters (accounts-prune-rate-limits above).
 GUESTLINK_RATE_LIMIT_WINDOW_SECONDS = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
 )
@@ -265,10 +316,6 @@ GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LIN
 GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
 )
-CELERY_BEAT_SCHEDULE["guestlinks-prune-rate-limits"] = {
-    "task": "guestlinks.tasks.prune_rate_limits",
-    "schedule": timedelta(hours=1),
-}
 SMS_TWILIO_ACCOUNT_SID = os.environ.get("SMS_TWILIO_ACCOUNT_SID", "")
 SMS_TWILIO_AUTH_TOKEN = os.environ.get("SMS_TWILIO_AUTH_TOKEN", "")
 SMS_TWILIO_FROM = os.environ.get(

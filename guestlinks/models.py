@@ -209,14 +209,3 @@ class GuestLinkAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
-
-
-class RateLimitBucket(models.Model):
-    """A fixed-window hit counter shared by every web process (incremented with one upsert)."""
-
-    key = models.CharField(max_length=100, unique=True)
-    window_ends_at = models.DateTimeField(db_index=True)
-    hits = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.hits}"

@@ -84,21 +84,25 @@ def worklist_organisation(worklist: Worklist) -> Organisation | None:
     return worklist.organisation
 
 
-def partnership_refusal(user: Any, worklist: Worklist) -> str:
-    """Why `user` may not share into `worklist` of another organisation ("" when they may).
-
-    Sharing into another organisation needs a partnership from the user's organisation to it,
-    which only an administrator grants; worklists outside any organisation are open.
-    """
-    organisation = worklist_organisation(worklist)
-    if organisation is None or organisation.pk == user.organisation_id:
-        return ""
-    if (
-        user.organisation_id is not None
+def partnership_allows(from_organisation_id: int | None, to: Organisation | None) -> bool:
+    """The partnership rule: a study may go from one organisation into another only where an
+    administrator allowed it (a Partnership); within one organisation, or to people outside any
+    organisation, it may always go. Checked when sharing and again when an invitation is
+    accepted, so that both answer the same."""
+    if to is None or to.pk == from_organisation_id:
+        return True
+    return (
+        from_organisation_id is not None
         and Partnership.objects.filter(
-            from_organisation_id=user.organisation_id, to_organisation=organisation
+            from_organisation_id=from_organisation_id, to_organisation=to
         ).exists()
-    ):
+    )
+
+
+def partnership_refusal(user: Any, worklist: Worklist) -> str:
+    """Why `user` may not share into `worklist` of another organisation ("" when they may)."""
+    organisation = worklist_organisation(worklist)
+    if partnership_allows(user.organisation_id, organisation):
         return ""
     return f"Your organisation may not share with {organisation}; an administrator can allow it."
 
@@ -210,3 +214,70 @@ def invitation_visible_to(user: Any, invitation: Invitation) -> bool:
         source is not None
         and worklists_for_user(user, "view_studies").filter(pk=source.pk).exists()
     )
+
+
+# --- accepting an invitation --------------------------------------------------------------
+
+
+def normalised_email(address: str) -> str:
+    """How invited addresses are stored and compared: no surrounding spaces, lower case."""
+    return address.strip().lower()
+
+
+def masked_email(address: str) -> str:
+    """Enough of an address for its owner to recognise it, and no more: j***@example.org."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def invited_address_matches(user: Any, invitation: Invitation) -> bool:
+    """Whether `user`'s email is the address the invitation was sent to.
+
+    An account's email counts as verified: people cannot change their own address in Cimar
+    Share. It was set either by an administrator (Django admin) or by registering through an
+    invitation link, which proves the address because the link was only ever mailed there. A
+    self-service change of address, if one is added, must confirm the new address by email
+    before it counts here.
+    """
+    return bool(user.email) and normalised_email(user.email) == normalised_email(invitation.email)
+
+
+@dataclass(frozen=True)
+class AcceptanceRefusal:
+    reason: str  # "someone_else", "partnership" or "inactive" (for the audit trail)
+    text: str
+
+    @property
+    def someone_else(self) -> bool:
+        return self.reason == "someone_else"
+
+
+def invitation_acceptance_refusal(user: Any, invitation: Invitation) -> AcceptanceRefusal | None:
+    """Why `user` may not accept `invitation` (None when they may).
+
+    Only the invited address may accept, and the study then lands in that person's personal
+    worklist, so the rules of sharing into it apply as if the inviter had shared with them
+    directly: their organisation must be active and the partnership rule must allow it.
+    """
+    if not invited_address_matches(user, invitation):
+        return AcceptanceRefusal(
+            "someone_else",
+            f"This invitation was sent to {masked_email(invitation.email)}; log in as that "
+            "person, or ask the sender to share the study with you.",
+        )
+    organisation = user.organisation
+    if organisation is None:  # outside any organisation: open to everyone
+        return None
+    if not organisation.is_active:
+        return AcceptanceRefusal(
+            "inactive", f"{organisation} is not active, so studies cannot be shared into it."
+        )
+    sharer = invitation.invited_by
+    if sharer is None or not partnership_allows(sharer.organisation_id, organisation):
+        source = getattr(sharer, "organisation", None) or "The sender"
+        return AcceptanceRefusal(
+            "partnership",
+            f"{source} may not share studies with {organisation}: an administrator has not "
+            "allowed it. Ask the sender to share the study with you another way.",
+        )
+    return None

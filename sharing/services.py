@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Organisation, Partnership
+from accounts.models import Organisation
 from audit.models import AuditEvent
 from audit.services import record_event
 from notifications.models import OutboundMessage
@@ -32,7 +32,11 @@ from .selectors import (
     CHANNEL_PERMISSIONS,
     NOT_A_CODE,
     REVOKE_DENIED,
+    AcceptanceRefusal,
+    invitation_acceptance_refusal,
     invitation_may_revoke,
+    normalised_email,
+    partnership_allows,
     partnership_refusal,
     share_code_worklist,
     worklist_organisation,
@@ -342,9 +346,7 @@ def _resolve_organisation(actor: Any, key: str) -> _Resolved:
         raise Refused(
             "That is your own organisation: share with one of its locations or groups.", label
         )
-    if not Partnership.objects.filter(
-        from_organisation_id=actor.organisation_id, to_organisation=organisation
-    ).exists():
+    if not partnership_allows(actor.organisation_id, organisation):
         raise Refused(
             f"{actor.organisation} may not share with {organisation}: an administrator has not "
             "allowed it.",
@@ -402,7 +404,7 @@ def _resolve_share_code(actor: Any, key: str) -> _Resolved:
 
 
 def _resolve_email(actor: Any, key: str) -> _Resolved:
-    email = key.strip().lower()
+    email = normalised_email(key)
     try:
         validate_email(email)
     except ValidationError:
@@ -540,22 +542,53 @@ def _invitation_accept(invitation: Invitation, user: Any, request: HttpRequest |
 
 def _pending_for(email: str) -> Any:
     return Invitation.objects.filter(
-        email=email.lower(), status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
-    ).select_related("study")
+        email=normalised_email(email),
+        status=Invitation.Status.PENDING,
+        expires_at__gt=timezone.now(),
+    ).select_related("study", "invited_by__organisation")
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What following an invitation link did: how many invitations were honoured, or why not."""
+
+    honoured: int = 0
+    refusal: AcceptanceRefusal | None = None
 
 
 @transaction.atomic(durable=True)
 def invitation_accept(
     *, actor: Any, invitation: Invitation, request: HttpRequest | None = None
-) -> int:
-    """A signed-in user follows an invitation link: this invitation is honoured for them, and so
-    is every other pending invitation to their own address. Returns how many were honoured."""
+) -> Acceptance:
+    """A signed-in user follows an invitation link.
+
+    Only the invited address may accept (the account's email, compared case-insensitively),
+    and the partnership rule applies as when sharing with that person directly (see
+    `invitation_acceptance_refusal`). Then this invitation is honoured, and so is every other
+    pending invitation to that address that the rules allow. A refusal is recorded in the
+    audit trail and changes nothing else.
+    """
     if not invitation.is_usable:
         raise ValidationError("This invitation is no longer valid.")
-    invitations = [invitation]
-    if actor.email and actor.email.lower() == invitation.email:
-        invitations += list(_pending_for(invitation.email).exclude(pk=invitation.pk))
-    return sum(_invitation_accept(item, actor, request) for item in invitations)
+    refusal = invitation_acceptance_refusal(actor, invitation)
+    if refusal is not None:
+        record_event(
+            action=AuditEvent.Action.INVITATION_ACCEPTED,
+            actor=actor,
+            request=request,
+            study_instance_uid=invitation.study.study_instance_uid,
+            outcome=AuditEvent.Outcome.DENIED,
+            details={"invitation": str(invitation.public_id), "reason": refusal.reason},
+        )
+        return Acceptance(refusal=refusal)
+    others = [
+        other
+        for other in _pending_for(invitation.email).exclude(pk=invitation.pk)
+        if invitation_acceptance_refusal(actor, other) is None
+    ]
+    return Acceptance(
+        honoured=sum(_invitation_accept(item, actor, request) for item in [invitation, *others])
+    )
 
 
 def _username_for(email: str) -> str:
@@ -602,7 +635,8 @@ def invited_user_register(
     user.full_clean()
     user.save()  # the post_save signal gives them a personal worklist
     for item in [invitation, *_pending_for(invitation.email).exclude(pk=invitation.pk)]:
-        _invitation_accept(item, user, request)
+        if invitation_acceptance_refusal(user, item) is None:  # always: no organisation yet
+            _invitation_accept(item, user, request)
     return user
 
 

@@ -18,7 +18,7 @@ from . import services
 from .access import get_invitation_for_user, get_share_source_for_user
 from .forms import InvitationRegisterForm, ShareForm
 from .models import Invitation
-from .selectors import share_code_preview
+from .selectors import AcceptanceRefusal, invitation_acceptance_refusal, share_code_preview
 
 
 def _is_fragment(request: HttpRequest) -> bool:
@@ -128,14 +128,24 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+def _invitation_refused(
+    request: HttpRequest, found: Invitation, refusal: AcceptanceRefusal
+) -> HttpResponse:
+    context = {"invitation": found, "refusal": refusal}
+    return render(request, "sharing/invitation_refused.html", context, status=403)
+
+
 def _invitation_accept(request: HttpRequest, found: Invitation) -> HttpResponse:
     if request.method == "POST":
         try:
-            count = services.invitation_accept(
+            acceptance = services.invitation_accept(
                 actor=request.user, invitation=found, request=request
             )
         except ValidationError:  # used or revoked a moment ago
             return _invitation_problem(request, "used", 410)
+        if acceptance.refusal is not None:
+            return _invitation_refused(request, found, acceptance.refusal)
+        count = acceptance.honoured
         messages.success(
             request,
             f"{count} shared stud{'y' if count == 1 else 'ies'} added to your personal worklist.",
@@ -143,6 +153,9 @@ def _invitation_accept(request: HttpRequest, found: Invitation) -> HttpResponse:
         return redirect(
             "worklists:detail", public_id=personal_worklist_ensure(user=request.user).public_id
         )
+    refusal = invitation_acceptance_refusal(request.user, found)
+    if refusal is not None:
+        return _invitation_refused(request, found, refusal)
     return render(request, "sharing/invitation_accept.html", {"invitation": found})
 
 

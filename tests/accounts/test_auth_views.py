@@ -11,6 +11,9 @@ from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+# Strong enough for production mode (see tests/test_production_settings.py).
+STRONG_KEY = "tests-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
+
 
 def test_login_is_audited_and_lands_on_the_worklists(client, read_only):
     response = client.post(
@@ -99,7 +102,7 @@ def test_times_are_shown_in_the_organisations_time_zone(client, organisation):
     "env, message",
     [
         ({"DJANGO_DEBUG": "0", "ALLOWED_HOSTS": "x.org"}, "SECRET_KEY"),
-        ({"DJANGO_DEBUG": "0", "SECRET_KEY": "k" * 40}, "ALLOWED_HOSTS"),
+        ({"DJANGO_DEBUG": "0", "SECRET_KEY": STRONG_KEY}, "ALLOWED_HOSTS"),
     ],
 )
 def test_production_mode_refuses_to_start_without_secrets(env, message):
@@ -141,7 +144,7 @@ def test_cookies_are_secure_when_the_site_is_https(env, secure):
             **clean,
             **env,
             "DJANGO_DEBUG": "0",
-            "SECRET_KEY": "k" * 40,
+            "SECRET_KEY": STRONG_KEY,
             "ALLOWED_HOSTS": "x.org",
             "DJANGO_SETTINGS_MODULE": "cimar_share.settings",
         },

@@ -416,7 +416,7 @@ def test_junk_posts_to_unknown_tokens_cannot_block_real_links(client, make_link,
 
 
 def test_a_flood_over_a_limit_is_logged_once_per_window(client, make_link, settings):
-    from guestlinks.models import RateLimitBucket
+    from accounts.models import RateLimitBucket
 
     settings.GUESTLINK_RATE_LIMIT_PER_IP = 1
     settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = 1
@@ -470,9 +470,9 @@ def test_rate_limited_page_says_nothing_about_a_dead_link(client, make_link, set
 
 
 def test_rate_limit_counters_are_pruned(make_link, settings):
-    from guestlinks import ratelimit
-    from guestlinks.models import RateLimitBucket
-    from guestlinks.tasks import prune_rate_limits
+    from accounts import ratelimit
+    from accounts.models import RateLimitBucket
+    from accounts.tasks import prune_rate_limits
 
     rate = ratelimit.RateLimit("ip", 5, 60)
     assert [ratelimit.hit(rate, "1.2.3.4") for _ in range(3)] == [1, 2, 3]

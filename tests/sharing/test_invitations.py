@@ -94,12 +94,13 @@ def test_every_pending_invitation_to_the_address_is_honoured_at_once(
     assert not Invitation.objects.filter(status="pending").exists()
 
 
-def test_an_existing_user_who_follows_the_link_after_logging_in_gets_the_study(
+def test_a_signed_in_user_with_the_invited_address_accepts_after_a_get_that_changes_nothing(
     login, owner, worklist, study
 ):
     invite(owner, study, worklist, "someone@clinic.example")
     url = link_in_last_email()
-    existing = UserFactory(username="existing", email="other@clinic.example", organisation=None)
+    # An account opened some other way meanwhile, with the address in another case.
+    existing = UserFactory(username="existing", email="Someone@Clinic.example", organisation=None)
     client = login(existing)
     page = client.get(url)
     assert page.status_code == 200 and "Add it to my personal worklist" in page.content.decode()

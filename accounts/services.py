@@ -1,0 +1,112 @@
+"""Write paths for accounts: the login throttle.
+
+Failed logins are limited per account (the username typed) and per client address, in fixed
+windows counted in the database (accounts.ratelimit), so that guessing a password costs the
+guesser time and not the server: over a limit, the password is not even checked. An attempt
+claims its place in both counts before its password is checked, so attempts arriving together
+cannot all slip under a limit; a right password gives its place back, so only failures count
+and people who log in often are never held up.
+"""
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import client_ip, record_event
+
+from . import ratelimit
+from .ratelimit import RateLimit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One login attempt, counted before its password is checked."""
+
+    refused_for: int = 0  # seconds to wait before trying again; 0: the password may be checked
+    unavailable: bool = False  # the count could not be kept, so nothing is checked (fail closed)
+    at: datetime | None = None
+    counted: tuple[tuple[RateLimit, str], ...] = field(default=())
+
+    @property
+    def refused(self) -> bool:
+        return self.refused_for > 0
+
+    @property
+    def status(self) -> int:
+        return 503 if self.unavailable else 429
+
+    @property
+    def message(self) -> str:
+        if self.unavailable:
+            return "Logging in is unavailable for a moment; try again in a minute."
+        minutes = max(1, math.ceil(self.refused_for / 60))
+        return (
+            f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+def _account_key(username: str) -> str:
+    # One count per account however the name is typed: "Demo" and "demo " are the same guess.
+    return username.strip().casefold()[:150]
+
+
+def login_attempt_start(*, username: str, request: HttpRequest | None) -> LoginAttempt:
+    """Count a login attempt for `username` from the request's address, or refuse it.
+
+    The address is counted first: an address over its limit is refused without counting against
+    the account, so a flood from one address cannot lock accounts beyond its own allowance.
+    The first refusal per limit and window is recorded in the audit trail (a flood cannot grow
+    it without bound); the wrong passwords themselves are recorded by the login_failed signal.
+    """
+    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    address = client_ip(request) or "unknown"
+    checks = [
+        (RateLimit("login_address", settings.LOGIN_MAX_FAILURES_PER_ADDRESS, window), address),
+        (
+            RateLimit("login_account", settings.LOGIN_MAX_FAILURES_PER_ACCOUNT, window),
+            _account_key(username),
+        ),
+    ]
+    now = timezone.now()
+    counted: list[tuple[RateLimit, str]] = []
+    for rate, identity in checks:
+        if not rate.limit:
+            continue
+        try:
+            hits = ratelimit.hit(rate, identity, now=now)
+        except DatabaseError:
+            # Without a count there is no limit: refuse rather than check passwords unlimited.
+            logger.exception("Login attempts cannot be counted; refusing logins meanwhile.")
+            return LoginAttempt(refused_for=60, unavailable=True)
+        counted.append((rate, identity))
+        if hits > rate.limit:
+            if hits == rate.limit + 1:
+                record_event(
+                    action=AuditEvent.Action.LOGIN_FAILED,
+                    request=request,
+                    outcome=AuditEvent.Outcome.DENIED,
+                    details={
+                        "username": username[:150],
+                        "reason": "too_many_failures",
+                        "limit": rate.scope,
+                    },
+                )
+            return LoginAttempt(refused_for=rate.retry_after(now), at=now)
+    return LoginAttempt(at=now, counted=tuple(counted))
+
+
+def login_attempt_password_was_right(attempt: LoginAttempt) -> None:
+    """The password was right: the attempt gives back its place in the counts."""
+    if attempt.at is None:
+        return
+    for rate, identity in attempt.counted:
+        ratelimit.unhit(rate, identity, now=attempt.at)
