@@ -28,6 +28,7 @@ OURS = {
     "HSTS_INCLUDE_SUBDOMAINS",
     "HSTS_PRELOAD",
     "DATABASE_URL",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set for the browser tests in this process, never deployed
 }
 
 
