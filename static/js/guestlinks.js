@@ -11,8 +11,14 @@
 
   function setPanel(open, focus) {
     panel.hidden = !open;
-    openers.forEach(function (opener) { opener.setAttribute("aria-expanded", String(open)); });
-    if (open && focus) panel.focus();
+    openers.forEach(function (opener) {
+      if (opener.getAttribute("data-gl-open") !== "show") opener.setAttribute("aria-expanded", String(open));
+    });
+    if (!open) return;
+    // The panel's top (its heading and "New guest link"), not its middle: a panel with many
+    // links is taller than the screen, and focusing it alone would scroll to its centre.
+    if (focus) panel.focus({ preventScroll: true });
+    panel.scrollIntoView({ block: "start" });
   }
   function setForm(open) {
     if (!form || !toggle) return;
@@ -24,13 +30,19 @@
     }
   }
 
-  setPanel(window.location.hash === "#guest-links" || hasErrors, false);
+  // Open on arrival when asked for: a link to "#guest-links" (after creating or deleting one),
+  // the worklist's study-link icon (?panel=guest-links, marked by the server), or a form error.
+  var asked = window.location.hash === "#guest-links" || panel.hasAttribute("data-gl-opened");
+  panel.hidden = !(asked || hasErrors);
+  if (!panel.hidden) setPanel(true, false);
   setForm(hasErrors);
   openers.forEach(function (opener) {
-    opener.setAttribute("aria-expanded", String(!panel.hidden));
+    // The study-link button toggles the panel; a menu item (data-gl-open="show") only opens it.
+    var toggles = opener.getAttribute("data-gl-open") !== "show";
+    if (toggles) opener.setAttribute("aria-expanded", String(!panel.hidden));
     opener.addEventListener("click", function (event) {
       event.preventDefault();
-      setPanel(panel.hidden, true);
+      setPanel(toggles ? panel.hidden : true, true);
     });
   });
   if (toggle) toggle.addEventListener("click", function () { setForm(form.hidden); });
