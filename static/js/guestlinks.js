@@ -2,6 +2,25 @@
    copy buttons and delete confirmation. Without JavaScript everything is simply shown. */
 (function () {
   "use strict";
+  // Creating a link takes a moment (the password is hashed, the messages queued): say so on
+  // the button, and never send the form twice. Also on the page that shows a form's errors.
+  document.querySelectorAll("form[data-gl-form]").forEach(function (createForm) {
+    var submit = createForm.querySelector("button[type=submit]");
+    var label = submit ? submit.textContent : "";
+    function setBusy(busy) {
+      createForm.setAttribute("aria-busy", String(busy));
+      if (!submit) return;
+      submit.disabled = busy;
+      submit.textContent = busy ? "Creating…" : label;
+    }
+    createForm.addEventListener("submit", function (event) {
+      if (createForm.getAttribute("aria-busy") === "true") { event.preventDefault(); return; }
+      setBusy(true);
+    });
+    // Back to this page from the history (kept in the back/forward cache): usable again.
+    window.addEventListener("pageshow", function (event) { if (event.persisted) setBusy(false); });
+  });
+
   var panel = document.querySelector("[data-gl-panel]");
   if (!panel) return;
   var openers = document.querySelectorAll("[data-gl-open]");
