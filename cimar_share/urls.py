@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
+from . import views
+
 admin.site.site_header = "Cimar Share administration"
 admin.site.site_title = "Cimar Share admin"
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("studies/", include("studies.urls")),

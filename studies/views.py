@@ -75,6 +75,8 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "perms_here": worklist_permissions(request.user, worklist),
             "sharing": study_sharing(user=request.user, study=study, worklists=worklists),
             "guestlinks_panel": guestlinks_panel(user=request.user, study=study, worklist=worklist),
+            # A panel to open on arrival (the worklist's study-link icon asks for "guest-links").
+            "open_panel": request.GET.get("panel", ""),
         },
     )
 

@@ -35,6 +35,14 @@ class StudySearchForm(forms.Form):
         ],
     )
 
+    def active_filters(self) -> int:
+        """How many filters the request sets (a sort other than the default counts too)."""
+        return sum(
+            1
+            for name in self.fields
+            if self.data.get(name) and not (name == "sort" and self.data[name] == "date")
+        )
+
     def clean(self) -> dict:
         cleaned = super().clean() or {}
         start, end = cleaned.get("date_from"), cleaned.get("date_to")

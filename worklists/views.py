@@ -55,6 +55,9 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     query_without_page = request.GET.copy()
     query_without_page.pop("page", None)
+    perms_here = worklist_permissions(request.user, worklist)
+    # The study-link icon opens a study's guest-link panel, which these permissions show.
+    may_see_guest_links = bool({"view_guest_links", "create_guest_links"} & perms_here)
     return render(
         request,
         "worklists/worklist.html",
@@ -64,6 +67,9 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "form": form,
             "page": page,
             "query_string": query_without_page.urlencode(),
-            "perms_here": worklist_permissions(request.user, worklist),
+            "perms_here": perms_here,
+            "may_see_guest_links": may_see_guest_links,
+            "table_columns": 9 + ("share_study" in perms_here) + may_see_guest_links,
+            "active_filters": form.active_filters() if form.is_bound else 0,
         },
     )

@@ -2,6 +2,25 @@
    copy buttons and delete confirmation. Without JavaScript everything is simply shown. */
 (function () {
   "use strict";
+  // Creating a link takes a moment (the password is hashed, the messages queued): say so on
+  // the button, and never send the form twice. Also on the page that shows a form's errors.
+  document.querySelectorAll("form[data-gl-form]").forEach(function (createForm) {
+    var submit = createForm.querySelector("button[type=submit]");
+    var label = submit ? submit.textContent : "";
+    function setBusy(busy) {
+      createForm.setAttribute("aria-busy", String(busy));
+      if (!submit) return;
+      submit.disabled = busy;
+      submit.textContent = busy ? "Creating…" : label;
+    }
+    createForm.addEventListener("submit", function (event) {
+      if (createForm.getAttribute("aria-busy") === "true") { event.preventDefault(); return; }
+      setBusy(true);
+    });
+    // Back to this page from the history (kept in the back/forward cache): usable again.
+    window.addEventListener("pageshow", function (event) { if (event.persisted) setBusy(false); });
+  });
+
   var panel = document.querySelector("[data-gl-panel]");
   if (!panel) return;
   var openers = document.querySelectorAll("[data-gl-open]");
@@ -11,8 +30,14 @@
 
   function setPanel(open, focus) {
     panel.hidden = !open;
-    openers.forEach(function (opener) { opener.setAttribute("aria-expanded", String(open)); });
-    if (open && focus) panel.focus();
+    openers.forEach(function (opener) {
+      if (opener.getAttribute("data-gl-open") !== "show") opener.setAttribute("aria-expanded", String(open));
+    });
+    if (!open) return;
+    // The panel's top (its heading and "New guest link"), not its middle: a panel with many
+    // links is taller than the screen, and focusing it alone would scroll to its centre.
+    if (focus) panel.focus({ preventScroll: true });
+    panel.scrollIntoView({ block: "start" });
   }
   function setForm(open) {
     if (!form || !toggle) return;
@@ -24,13 +49,19 @@
     }
   }
 
-  setPanel(window.location.hash === "#guest-links" || hasErrors, false);
+  // Open on arrival when asked for: a link to "#guest-links" (after creating or deleting one),
+  // the worklist's study-link icon (?panel=guest-links, marked by the server), or a form error.
+  var asked = window.location.hash === "#guest-links" || panel.hasAttribute("data-gl-opened");
+  panel.hidden = !(asked || hasErrors);
+  if (!panel.hidden) setPanel(true, false);
   setForm(hasErrors);
   openers.forEach(function (opener) {
-    opener.setAttribute("aria-expanded", String(!panel.hidden));
+    // The study-link button toggles the panel; a menu item (data-gl-open="show") only opens it.
+    var toggles = opener.getAttribute("data-gl-open") !== "show";
+    if (toggles) opener.setAttribute("aria-expanded", String(!panel.hidden));
     opener.addEventListener("click", function (event) {
       event.preventDefault();
-      setPanel(panel.hidden, true);
+      setPanel(toggles ? panel.hidden : true, true);
     });
   });
   if (toggle) toggle.addEventListener("click", function () { setForm(form.hidden); });

@@ -411,6 +411,48 @@
     if (handled) event.preventDefault();
   });
 
+  // --- Phone layout: series and priors in a drawer, the guest banner folded ----------------
+  // On a narrow or low screen (the media query of app.css) the image keeps the room; series
+  // and priors open in a drawer over it, and the guest's banner folds to one line once the
+  // first image is on screen.
+  var compact = window.matchMedia("(max-width: 899px), (max-height: 500px)");
+  var drawer = $("viewer-drawer"), drawerToggle = document.querySelector("[data-drawer-toggle]");
+  function setDrawer(open, focus) {
+    drawer.classList.toggle("open", open);
+    drawerToggle.setAttribute("aria-expanded", String(open));
+    if (!focus) return;
+    if (open) {
+      var chosen = drawer.querySelector(".series-item[aria-pressed=true]") || drawer.querySelector("button");
+      if (chosen) chosen.focus();
+    } else {
+      drawerToggle.focus();
+    }
+  }
+  drawerToggle.addEventListener("click", function () { setDrawer(!drawer.classList.contains("open"), true); });
+  drawer.querySelector("[data-drawer-close]").addEventListener("click", function () { setDrawer(false, true); });
+  drawer.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && drawer.classList.contains("open")) { event.preventDefault(); setDrawer(false, true); }
+  });
+  // A series or study chosen in the drawer: close it and show the image.
+  drawer.addEventListener("click", function (event) {
+    if (compact.matches && event.target.closest(".series-item, .study-item")) setDrawer(false, false);
+  });
+
+  var banner = document.querySelector("[data-viewer-banner]");
+  var bannerToggle = banner && banner.querySelector("[data-banner-toggle]");
+  function foldBanner(folded) {
+    banner.classList.toggle("folded", folded);
+    bannerToggle.setAttribute("aria-expanded", String(!folded));
+  }
+  if (bannerToggle) {
+    bannerToggle.addEventListener("click", function () { foldBanner(!banner.classList.contains("folded")); });
+    img.addEventListener("load", function () {
+      if (!compact.matches) return;
+      bannerToggle.hidden = false;
+      foldBanner(true);
+    }, { once: true });
+  }
+
   // --- Start --------------------------------------------------------------------------------
   setTool(state.tool);
   applyTransform();

@@ -38,6 +38,7 @@ def test_share_to_a_physician_and_by_code_then_the_recipients_see_it(
     code = far_away.share_code
     log_in(page, live_server, "owner", PASSWORD)
     page.get_by_role("link", name=study.patient_display_name).click()
+    page.get_by_role("button", name="Actions").click()  # the guide: the study, Actions, Share
     page.get_by_role("link", name="Share", exact=True).click()
 
     dialog = page.get_by_role("dialog")

@@ -97,6 +97,8 @@ def test_priors_open_in_the_viewer_on_desktop_and_phone(
     shots = os.environ.get("VIEWER_SCREENSHOTS")
     if shots:
         page.screenshot(path=os.path.join(shots, f"viewer-{width}.png"))
+    if width < 900:  # on a phone, series and priors are in a drawer over the image
+        page.get_by_role("button", name="Series & priors").click()
     page.get_by_role("button", name="Prior: 01/06/2021").click()
     page.wait_for_function(
         f"() => document.getElementById('viewer-image').src.includes('{prior.study_instance_uid}')"
