@@ -34,6 +34,9 @@ DEVICES: dict[str, dict[str, Any]] = {
         "is_mobile": True,
         "has_touch": True,
         "device_scale_factor": 3,
+        # What a phone's Chrome says it is (the view notification names the device).
+        "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
     },
 }
 
