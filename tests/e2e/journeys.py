@@ -28,6 +28,10 @@ from tests.studies.dicom_files import ct_series
 from worklists.models import Worklist
 from worklists.services import personal_worklist_ensure
 
+# How long to wait for what the HTML of a page already shown holds (a button, a link): short,
+# so that a journey step that is missing fails in seconds, not in the default timeout.
+PRESENT_MS = 3_000
+
 BIRTH_DATE = datetime.date(1970, 5, 17)
 BIRTH_DATE_PASSWORD = "19700517"  # the guide's YYYYMMDD
 VIEWER = ("view_studies",)
@@ -239,7 +243,7 @@ def open_actions_share(page: Page) -> Locator:
     actions = page.get_by_role("button", name=re.compile(r"^\s*Actions")).or_(
         page.locator("summary").filter(has_text=re.compile(r"^\s*Actions"))
     )
-    actions.first.click()
+    actions.first.click(timeout=PRESENT_MS)
     share = (
         page.get_by_role("menuitem", name="Share", exact=True)
         .or_(page.get_by_role("link", name="Share", exact=True))

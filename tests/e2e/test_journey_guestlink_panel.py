@@ -15,6 +15,7 @@ from guestlinks import services
 from guestlinks.models import GuestLink
 from tests.e2e.conftest import log_in
 from tests.e2e.journeys import (
+    PRESENT_MS,
     find_study,
     labelled,
     link_in,
@@ -177,9 +178,12 @@ def test_a_form_error_never_loses_the_password(person, site, small_clinic, step)
         expect(password_error).to_be_visible()
         labelled(clinician, "Password").fill(GUEST_PASSWORD)
         clinician.get_by_role("button", name="Create", exact=True).click()
+    expect(clinician.locator(".messages")).to_contain_text("Guest link created.")
     item = clinician.locator("#guest-links .gl-item")
     expect(item).to_have_count(1)
-    expect(facts(item)).to_contain_text(re.compile(r"Password\s*Password · 0 of 5"))
+    expect(facts(item)).to_contain_text(
+        re.compile(r"Password\s*Password · 0 of 5"), timeout=PRESENT_MS
+    )
 
 
 @pytest.mark.parametrize(
@@ -208,7 +212,9 @@ def test_the_guest_links_button_shows_the_panel_heading_with_several_links(
     clinician.get_by_role("link", name="Guest links").click()
     panel = clinician.locator("#guest-links")
     expect(panel.locator(".gl-item")).to_have_count(4)
-    expect(panel.get_by_role("heading", name="Guest links")).to_be_in_viewport()
+    heading = panel.get_by_role("heading", name="Guest links")
+    expect(heading).to_be_visible()
+    expect(heading).to_be_in_viewport(timeout=PRESENT_MS)  # scrolled by the click, at once
     expect(panel.get_by_role("button", name="New guest link")).to_be_in_viewport()
 
 
@@ -224,7 +230,7 @@ def test_the_study_link_icon_in_the_worklist_opens_the_guest_link_panel(person, 
     # 2. Click the study link icon
     study_row(clinician, clinic.study).get_by_role(
         "link", name=re.compile("guest link", re.I)
-    ).click()
+    ).click(timeout=PRESENT_MS)
     panel = clinician.locator("#guest-links")
     expect(panel.get_by_role("heading", name="Guest links")).to_be_in_viewport()
     expect(clinician.get_by_role("heading", level=1)).to_have_text(
