@@ -181,7 +181,8 @@ def person(new_page, device):
 @pytest.fixture
 def site(settings, live_server, tmp_path):
     """The live server, configured as a deployment is: links in emails and SMS point at it
-    (SITE_URL), and text messages go to an outbox folder the test reads."""
+    (SITE_URL set explicitly), and text messages go to an outbox folder the test reads. (What
+    links say when SITE_URL is left unset is issue 9 item 2's own test.)"""
     settings.SITE_URL = live_server.url
     settings.SMS_BACKEND = "notifications.sms_backends.OutboxBackend"
     settings.SMS_OUTBOX_DIR = tmp_path / "sms-outbox"

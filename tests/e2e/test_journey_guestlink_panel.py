@@ -1,7 +1,11 @@
 """The journey of "Creating a Guest Link", at desktop and phone size: find the study, open its
 guest links, 'New Guest Link', fill out every parameter the guide lists, 'Create'; the list of
 created links shows each option, the link itself (the same as in the email and the SMS the
-recipient gets), copies it, and deletes it ("trash can", then OK)."""
+recipient gets), copies it, and deletes it ("trash can", then OK).
+
+The whole journey runs at both sizes; the checks of single fixed steps (a form error keeping
+the password, which is the same form at any size, and the worklist's study-link icon) run where
+the issue saw them or at both when cheap."""
 
 import re
 from datetime import timedelta

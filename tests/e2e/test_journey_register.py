@@ -2,7 +2,8 @@
 create an account before having access to the study". The clinician shares by email; the
 recipient opens the link in the invitation email in a fresh browser (at desktop and phone
 size), registers, and finds the study in their personal worklist; later they log in with their
-address. A person who already has an account adds an invitation to theirs.
+address. A person who already has an account adds an invitation to theirs (desktop only: the
+same one-button page). The clinician shares at desktop size in both.
 
 The invitation page sends `Referrer-Policy: no-referrer`, so Chromium posts its forms with
 `Origin: null`: the browser's real headers, which issue 9 item 1 must accept.
