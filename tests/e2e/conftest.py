@@ -102,7 +102,7 @@ def step(request):
 
     def _step(name: str, *pages) -> None:
         shots = request.node.stash.setdefault(_STEPS, [])
-        tracked = dict((id(page), label) for label, page in request.node.stash.get(_PAGES, []))
+        tracked = {id(page): label for label, page in request.node.stash.get(_PAGES, [])}
         for page in pages:
             # CSS pixels and JPEG: a phone's 3x screen would cost ten times as much as PNG.
             shot = page.screenshot(type="jpeg", quality=60, scale="css", timeout=5_000)
