@@ -10,7 +10,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('guestlinks', '0002_password_failures'),
+        ('guestlinks', '0003_password_failures_only'),
     ]
 
     operations = [
