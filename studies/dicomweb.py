@@ -217,6 +217,10 @@ def _rendered(
         return HttpResponse(status=304, headers=headers)
     try:
         data = frames.rendered_frame(instance, params, key)
+    except frames.RenderBusy as exc:
+        response = _text(exc.reason, 503)
+        response["Retry-After"] = "5"
+        return response
     except RenderError as exc:
         logger.info(
             "Frame not rendered (instance %s, frame %s): %s", instance.pk, frame, exc.reason
