@@ -9,6 +9,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -163,19 +164,30 @@ class RenderBusy(RenderError):
 # budget however many threads it runs (figures in the README). Smaller frames never wait.
 LARGE_FRAME_SAMPLES = 2048 * 2048
 LARGE_RENDER_WAIT_SECONDS = 30
-_large_renders: threading.BoundedSemaphore | None = None
-_large_renders_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
 
 
-def _large_render_slots() -> threading.BoundedSemaphore:
-    global _large_renders
-    with _large_renders_lock:
-        if _large_renders is None:
-            _large_renders = threading.BoundedSemaphore(settings.RENDER_MAX_CONCURRENT_LARGE)
-        return _large_renders
+@contextmanager
+def large_render_slot(timeout: float | None = None) -> Iterator[None]:
+    """Hold one of this process's RENDER_MAX_CONCURRENT_LARGE slots for a large render;
+    RenderBusy when none frees up within `timeout` (default LARGE_RENDER_WAIT_SECONDS)."""
+    size = settings.RENDER_MAX_CONCURRENT_LARGE
+    with _slots_lock:
+        slots = _slots.setdefault(size, threading.BoundedSemaphore(size))
+    wait = LARGE_RENDER_WAIT_SECONDS if timeout is None else timeout
+    if not slots.acquire(timeout=wait):
+        raise RenderBusy(
+            "The server is busy rendering other large images; try again in a moment.",
+            permanent=False,
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
-def _samples(instance: Instance) -> int:
+def frame_samples(instance: Instance) -> int:
     """Samples in one frame, from the row (checked at ingest against the limits)."""
     photometric = instance.photometric_interpretation.upper()
     colours = 1 if photometric in (*MONOCHROME, "PALETTE COLOR", "") else 3
@@ -183,18 +195,10 @@ def _samples(instance: Instance) -> int:
 
 
 def _render(instance: Instance, params: RenderParams) -> bytes:
-    if _samples(instance) <= LARGE_FRAME_SAMPLES:
+    if frame_samples(instance) <= LARGE_FRAME_SAMPLES:
         return rendering.render(_source(instance), params, limits())
-    slots = _large_render_slots()
-    if not slots.acquire(timeout=LARGE_RENDER_WAIT_SECONDS):
-        raise RenderBusy(
-            "The server is busy rendering other large images; try again in a moment.",
-            permanent=False,
-        )
-    try:
+    with large_render_slot():
         return rendering.render(_source(instance), params, limits())
-    finally:
-        slots.release()
 
 
 def default_viewport(instance: Instance) -> tuple[int, int] | None:

@@ -268,7 +268,7 @@ def _central_directory(handle: IO[bytes]) -> tuple[int, int] | None:
         return members, size
     locator = at - 20  # zip64: a locator just before the end record points at its own record
     if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
-        return None
+        return members, size  # exactly 65,535 members, or 4 GiB of directory, without zip64
     (record,) = struct.unpack_from("<Q", tail, locator + 8)
     handle.seek(record)
     head = handle.read(56)
