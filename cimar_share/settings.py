@@ -246,7 +246,7 @@ NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5
 DICOM_MAX_PIXELS = int(os.environ.get("DICOM_MAX_PIXELS", str(100_000_000)))  # per frame
 DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
 # Frames over 2048 x 2048 samples rendered at once per process (studies/frames.py): each
-# peaks near 0.4 GB at the largest allowed size, so this bounds a worker's memory.
+# peaks near 0.6 GB at the largest allowed size (README, Security), so this bounds a worker.
 RENDER_MAX_CONCURRENT_LARGE = int(os.environ.get("RENDER_MAX_CONCURRENT_LARGE", "2"))
 FRAME_CACHE = os.environ.get("FRAME_CACHE", "files")  # "files" or "django" (FRAME_CACHE_ALIAS)
 FRAME_CACHE_DIR = os.environ.get("FRAME_CACHE_DIR", "")  # default: MEDIA_ROOT/render-cache
