@@ -182,3 +182,25 @@ def test_prerendering_and_the_viewer_never_expand_a_declared_frame_count(
     assert (rendered, failed) == (0, 1)
     assert status == 200
     assert declared == [10_000]  # what an instance may have, not what the row says
+
+
+def test_the_metadata_of_a_stored_deflate_bomb_is_refused_in_bounded_memory(
+    built, login, owner, study
+):
+    bomb = stored_bomb("deflate", built("deflate"), study)
+    series = bomb.series
+    url = reverse(
+        "dicomweb:instance_metadata",
+        kwargs={
+            "study": series.study.study_instance_uid,
+            "series": series.series_instance_uid,
+            "instance": bomb.sop_instance_uid,
+        },
+    )
+    client = login(owner)
+
+    def metadata():
+        response = client.get(url)
+        return response.status_code, response.content.decode()
+
+    assert bounded(metadata, headroom=GiB).value == (422, REASONS["deflate"] + "\n")
