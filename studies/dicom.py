@@ -243,7 +243,8 @@ def _check_pixel_data(dataset: Dataset, handle: IO[bytes], position: int, size: 
     if pixel.length is None:
         check_encapsulated(handle, pixel, size, syntax=_transfer_syntax(dataset), **shape)
     else:
-        check_native(pixel, **shape)
+        photometric = _text(dataset, "PhotometricInterpretation", 32).upper()
+        check_native(pixel, photometric=photometric, **shape)
 
 
 def _declared_image(ds: Dataset) -> tuple[int, int, int, int | None, int] | None:

@@ -125,7 +125,17 @@ def pixel_data_at(
     return PixelData(start, None if length == _UNDEFINED else length, endian)
 
 
-def native_bytes(*, rows: int, columns: int, samples: int, bits_allocated: int, frames: int) -> int:
+def native_bytes(
+    *,
+    rows: int,
+    columns: int,
+    samples: int,
+    bits_allocated: int,
+    frames: int,
+    photometric: str = "",
+) -> int:
+    if samples == 3 and photometric == "YBR_FULL_422":
+        samples = 2  # stored 4:2:2: two chroma values for every two pixels (PS3.3 C.7.6.3.1.2)
     return (rows * columns * samples * bits_allocated * frames + 7) // 8
 
 
@@ -137,11 +147,17 @@ def check_native(
     samples: int,
     bits_allocated: int,
     frames: int,
+    photometric: str = "",
 ) -> None:
     """Uncompressed pixel data must hold every frame the header declares."""
     assert pixel.length is not None
     needed = native_bytes(
-        rows=rows, columns=columns, samples=samples, bits_allocated=bits_allocated, frames=frames
+        rows=rows,
+        columns=columns,
+        samples=samples,
+        bits_allocated=bits_allocated,
+        frames=frames,
+        photometric=photometric,
     )
     if pixel.length < needed:
         one = max(needed // frames, 1)

@@ -117,6 +117,15 @@ def test_native_pixel_data_must_hold_every_declared_frame():
 
 
 @pytest.mark.django_db
+def test_native_ybr_full_422_holds_two_samples_a_pixel():
+    ybr = dataset(np.zeros((4, 4, 3), np.uint8), photometric="YBR_FULL_422")
+    ybr.PixelData = bytes(4 * 4 * 2)  # 4:2:2 as stored
+    assert parse_dicom(io.BytesIO(to_bytes(ybr))).rows == 4
+    ybr.PixelData = bytes(4 * 4 * 2 - 2)
+    assert "enough for 0" in reason(to_bytes(ybr))
+
+
+@pytest.mark.django_db
 def test_encapsulated_pixel_data_needs_a_codestream_per_declared_frame():
     frame = jpeg(phantom(16, 16, 0, 255).astype(np.uint8))
     ds = dataset(phantom(16, 16, 0, 255).astype(np.uint8), syntax=JPEGBaseline8Bit)
