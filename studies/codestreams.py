@@ -9,9 +9,10 @@ the frame goes near a decoder:
 - JPEG (baseline, extended, lossless) and JPEG-LS: the SOFn / SOF55 marker segment;
 - JPEG 2000 and HTJ2K: the SIZ marker segment of the codestream, and in a JP2 file also the
   image header box (`ihdr`);
-- RLE: the segment table (one segment per byte of each sample) and, when the whole frame is at
-  hand, the length each segment decodes to, counted without decoding it (a PackBits run of two
-  bytes can expand to 128, so a small segment could otherwise decode to 64 times its size).
+- RLE: the segment table (one segment per byte of each sample, none longer than twice its
+  plane) and, when the whole frame is at hand and a segment could decode to more than
+  RLE_UNMEASURED_BYTES, the length it decodes to, counted without decoding it (a PackBits run of
+  two bytes can expand to 128, so a segment could otherwise decode to 64 times its size).
 
 `check_frame` raises `Refused` with a reason a person can act on; `NeedMore` means the bytes
 given end before the header does (the caller may read more and try again).
@@ -44,6 +45,10 @@ _STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
 _J2K_START = b"\xff\x4f\xff\x51"  # SOC then SIZ
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _RLE_HEADER = 64
+# A PackBits segment decodes to at most 64 times its length (two bytes, 128 repeats), so one
+# whose worst case stays under this is decoded without being measured first (the decoder then
+# checks its length); larger ones are measured, which costs about as much as decoding in Python.
+RLE_UNMEASURED_BYTES = 64 * 1024 * 1024
 
 
 class Refused(Exception):
@@ -251,7 +256,7 @@ def _check_rle(
     for start, end in zip(starts, ends, strict=True):
         if end > total or end - start > longest:
             raise Refused("The RLE data of a frame has a segment longer than its image allows.")
-        if not whole:
+        if not whole or 64 * (end - start) <= RLE_UNMEASURED_BYTES:
             continue
         decoded = rle_decoded_length(data[start:end], plane)
         if decoded != plane:

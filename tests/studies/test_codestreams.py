@@ -79,13 +79,17 @@ def test_rle_segments_are_measured_without_decoding():
     exact = b"\x81\x07\x81\x07\x00"
     assert rle_decoded_length(exact, 256) == 256
     shape(header_only + exact, RLELossless, 16, 16)
-    # Within twice the plane in length, yet 64 times the plane decoded: refused, not decoded.
-    bomb = b"\x81\x00" * 256
-    assert rle_decoded_length(bomb, 256) == 257  # stopped just past the limit
+    assert rle_decoded_length(b"\x81\x00" * 256, 256) == 257  # stopped just past the limit
+    # A 1024 x 1024 plane (1 MiB): a 2 MiB segment is within twice the plane, yet decodes to
+    # 128 MiB, past what is decoded unmeasured: refused without decoding.
+    bomb = b"\x81\x00" * (1024 * 1024)
+    assert 64 * len(bomb) > codestreams.RLE_UNMEASURED_BYTES
     with pytest.raises(Refused, match="decodes to more pixels than the image has"):
-        shape(header_only + bomb, RLELossless, 16, 16)
+        shape(header_only + bomb, RLELossless, 1024, 1024)
     with pytest.raises(Refused, match="2 segments where the file's image needs 1"):
         shape(struct.pack("<16I", 2, 64, 70, *([0] * 13)) + exact * 2, RLELossless, 16, 16)
+    with pytest.raises(Refused, match="a segment longer than its image allows"):
+        shape(header_only + b"\x81\x00" * 258, RLELossless, 16, 16)
 
 
 def test_pydicoms_own_rle_passes():
