@@ -6,6 +6,7 @@
    clients: median/p95 latency and requests/s of the rendered endpoint, cold (a different
    window on every request, so no cache answers) and cached; plus single-client latency.
 3. The viewer's time to first image in Chromium (Playwright), pre-rendered as after ingest.
+4. Peak memory of the largest allowed render and of each refused bomb (bench/memory.py).
 
 Each web figure stands beside the in-process render time of the same frame (the ratio shows the
 web stack's overhead). Results: bench/results/<timestamp>.json and bench/results/latest.json.
@@ -504,12 +505,17 @@ def main() -> None:
             server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print("Peak memory: the largest allowed render and each refused bomb ...", flush=True)
+    from bench import memory
+
+    peaks = memory.measure()
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "in_process_per_syntax": syntaxes,
         "full_stack": web,
         "viewer_first_image_ms": first_image,
+        "peak_memory": peaks,
         "targets": {
             "uncached PNG median <= 8.3 ms (Orthanc)": web["uncached PNG, 1 client"]["median_ms"]
             <= 8.3,
@@ -551,6 +557,9 @@ def print_report(report: dict) -> None:
         f"\nViewer time to first image (pre-rendered JPEG 2000 study): "
         f"{report['viewer_first_image_ms']} ms"
     )
+    from bench import memory
+
+    memory.print_figures(report["peak_memory"])
     for target, met in report["targets"].items():
         print(f"  {'met ' if met else 'MISSED'}  {target}")
     print(f"({report['seconds']} s)")

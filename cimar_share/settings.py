@@ -192,6 +192,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("DATA_UPLOAD_MAX_NUMBER_FILES", "2000"))
 DICOM_MAX_FILE_SIZE = int(os.environ.get("DICOM_MAX_FILE_SIZE", str(512 * 1024 * 1024)))
 DICOM_MAX_ARCHIVE_SIZE = int(os.environ.get("DICOM_MAX_ARCHIVE_SIZE", str(20 * 1024**3)))
+# Zip archives: members per archive (counted from the central directory before it is read),
+# and how many times its packed size one member may unpack to (members under 1 MiB exempt).
+DICOM_MAX_ARCHIVE_MEMBERS = int(os.environ.get("DICOM_MAX_ARCHIVE_MEMBERS", "10000"))
+DICOM_MAX_ARCHIVE_RATIO = int(os.environ.get("DICOM_MAX_ARCHIVE_RATIO", "200"))
 
 # Sessions and security headers.
 SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read
@@ -291,6 +295,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5
 # Rendering frames for the viewer (studies/rendering.py, studies/framecache.py).
 DICOM_MAX_PIXELS = int(os.environ.get("DICOM_MAX_PIXELS", str(100_000_000)))  # per frame
 DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
+# Frames over 2048 x 2048 samples rendered at once per process (studies/frames.py): each
+# peaks near 0.6 GB at the largest allowed size (README, Security), so this bounds a worker.
+RENDER_MAX_CONCURRENT_LARGE = int(os.environ.get("RENDER_MAX_CONCURRENT_LARGE", "2"))
 FRAME_CACHE = os.environ.get("FRAME_CACHE", "files")  # "files" or "django" (FRAME_CACHE_ALIAS)
 FRAME_CACHE_DIR = os.environ.get("FRAME_CACHE_DIR", "")  # default: MEDIA_ROOT/render-cache
 FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")

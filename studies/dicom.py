@@ -9,6 +9,7 @@ are merely malformed (a date of "20241341", a window of "abc") become None or ""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -27,6 +28,18 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
+from .limits import (
+    DEFLATED,
+    Refused,
+    check_declared,
+    check_encapsulated,
+    check_native,
+    fragments,
+    human_size,
+    inflated_copy,
+    pixel_data_at,
+)
+
 __all__ = ["DicomRejected", "ParsedInstance", "human_size", "parse_dicom", "read_encoding"]
 
 # Lenient reading: a malformed value becomes None or "" here. pydicom's default would warn and
@@ -36,9 +49,6 @@ pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 Source = str | os.PathLike[str] | IO[bytes]
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}  # Pixel Data, Float and Double Float
-_ITEM, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE0DD
 _UID = re.compile(r"^[0-9A-Za-z.\-]{1,64}$")
 _INT_RANGE = (-(2**31), 2**31 - 1)
 
@@ -123,9 +133,25 @@ def _parse_open(handle: IO[bytes], limit: int) -> ParsedInstance:
         )
     if size == 0:
         raise DicomRejected("The file is empty.")
+    try:
+        # A deflated data set is inflated in a stream, within the same size limit, into a
+        # temporary copy that the checks below read like any other file.
+        plain = inflated_copy(handle, max_inflated=limit)
+    except Refused as refused:
+        raise DicomRejected(refused.reason) from refused
+    if plain is None:
+        return _parse_plain(handle, size, size)
+    with plain:
+        inflated = plain.seek(0, os.SEEK_END)
+        plain.seek(0)
+        parsed = _parse_plain(plain, inflated, size)
+    return dataclasses.replace(parsed, transfer_syntax_uid=DEFLATED)
+
+
+def _parse_plain(handle: IO[bytes], size: int, file_size: int) -> ParsedInstance:
     dataset = _read(handle)
     _check_complete(dataset, handle, size)
-    return _values(dataset, size)
+    return _values(dataset, file_size)
 
 
 def _read(handle: IO[bytes]) -> Dataset:
@@ -161,12 +187,12 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
 def _check_complete(dataset: Dataset, handle: IO[bytes], size: int) -> None:
     """Reject a file cut short: pydicom stops quietly at the end of a truncated file."""
     truncated = DicomRejected("The file is truncated (it ends before its data does).")
-    if _transfer_syntax(dataset) == _DEFLATED:
-        return  # pydicom inflated the whole body already; a cut stream fails to inflate
     position = handle.tell()
     if position < size:  # stopped at the pixel data: check that all of it is there
-        if not _pixel_data_complete(dataset, handle, position, size):
-            raise truncated
+        try:
+            _check_pixel_data(dataset, handle, position, size)
+        except Refused as refused:
+            raise DicomRejected(refused.reason) from refused
         return
     if "Rows" in dataset and "Columns" in dataset:
         raise truncated  # an image whose pixel data is missing
@@ -195,41 +221,57 @@ def read_encoding(dataset: Dataset) -> tuple[bool | None, bool | None]:
     return dataset.original_encoding
 
 
-def _pixel_data_complete(dataset: Dataset, handle: IO[bytes], position: int, size: int) -> bool:
+def _check_pixel_data(dataset: Dataset, handle: IO[bytes], position: int, size: int) -> None:
+    """All of the pixel data is there, and it is no larger than the limits, whether counted
+    from the header or from the bytes the file holds (`studies/limits.py`)."""
     implicit, little = read_encoding(dataset)
-    endian = "<" if little is not False else ">"
-    handle.seek(position)
-    header = handle.read(12)
-    if len(header) < 8:
-        return False
-    group, element = struct.unpack(f"{endian}HH", header[:4])
-    if (group << 16 | element) not in _PIXEL_TAGS:
-        return True  # stopped at something else after the header: nothing more to check
-    if implicit:
-        length, value_start = struct.unpack(f"{endian}I", header[4:8])[0], position + 8
-    elif header[4:6] in (b"OB", b"OW", b"OF", b"OD", b"UN", b"OL", b"OV"):
-        if len(header) < 12:
-            return False
-        length, value_start = struct.unpack(f"{endian}I", header[8:12])[0], position + 12
+    pixel = pixel_data_at(handle, position, implicit=bool(implicit), little=little is not False)
+    if pixel is None:
+        return  # stopped at something else after the header: nothing more to check
+    if pixel.length is not None and pixel.value_start + pixel.length > size:
+        raise Refused("The file is truncated (it ends before its data does).")
+    image = _declared_image(dataset)
+    if image is None:  # not a decodable image: only check that it is complete
+        if pixel.length is None:
+            for _ in fragments(handle, pixel, size):
+                pass
+        return
+    rows, columns, samples, bits_allocated, frames = image
+    check_declared(
+        rows=rows,
+        columns=columns,
+        samples=samples,
+        frames=frames,
+        max_pixels=settings.DICOM_MAX_PIXELS,
+        max_frames=settings.DICOM_MAX_FRAMES,
+    )
+    if bits_allocated is None:
+        return  # no decoder could read it; the viewer says so, nothing is allocated
+    shape = {
+        "rows": rows,
+        "columns": columns,
+        "samples": samples,
+        "bits_allocated": bits_allocated,
+        "frames": frames,
+    }
+    if pixel.length is None:
+        check_encapsulated(handle, pixel, size, syntax=_transfer_syntax(dataset), **shape)
     else:
-        length, value_start = struct.unpack(f"{endian}H", header[6:8])[0], position + 8
-    if length != _UNDEFINED_LENGTH:
-        return value_start + length <= size
-    return _fragments_complete(handle, value_start, size, endian)
+        photometric = _text(dataset, "PhotometricInterpretation", 32).upper()
+        check_native(pixel, photometric=photometric, **shape)
 
 
-def _fragments_complete(handle: IO[bytes], offset: int, size: int, endian: str) -> bool:
-    """Encapsulated pixel data: items of known length up to a sequence delimiter."""
-    while offset + 8 <= size:
-        handle.seek(offset)
-        group, element, length = struct.unpack(f"{endian}HHI", handle.read(8))
-        tag = group << 16 | element
-        if tag == _SEQUENCE_END:
-            return True
-        if tag != _ITEM or length == _UNDEFINED_LENGTH:
-            return False
-        offset += 8 + length
-    return False
+def _declared_image(ds: Dataset) -> tuple[int, int, int, int | None, int] | None:
+    """Rows, columns, samples per pixel, bits allocated and frames, as declared."""
+    rows, columns = _positive(ds, "Rows"), _positive(ds, "Columns")
+    if rows is None or columns is None:
+        return None
+    try:
+        frames = int(_first(_raw(ds, "NumberOfFrames")))
+    except (TypeError, ValueError):
+        frames = 1
+    samples = _positive(ds, "SamplesPerPixel") or 1
+    return rows, columns, samples, _positive(ds, "BitsAllocated"), max(frames, 1)
 
 
 # ---------------------------------------------------------------------------- values
@@ -368,11 +410,3 @@ def _transfer_syntax(ds: Dataset) -> str:
     if implicit:
         return "1.2.840.10008.1.2"
     return "1.2.840.10008.1.2.1" if little is not False else "1.2.840.10008.1.2.2"
-
-
-def human_size(size: int) -> str:
-    """1536 -> '1.5 KB': for messages about sizes."""
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"

@@ -13,17 +13,19 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import wraps
 from typing import Any
 
 import pydicom
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from pydicom.dataset import Dataset
 
-from . import frames
+from . import frames, limits
 from .models import Instance
 from .rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
 
@@ -244,6 +246,10 @@ def _rendered(
         return HttpResponse(status=304, headers=headers)
     try:
         data = frames.rendered_frame(instance, params, key)
+    except frames.RenderBusy as exc:
+        response = _text(exc.reason, 503)
+        response["Retry-After"] = "5"
+        return response
     except RenderError as exc:
         logger.info(
             "Frame not rendered (instance %s, frame %s): %s", instance.pk, frame, exc.reason
@@ -307,11 +313,15 @@ def _drop_bulk(ds: Dataset) -> None:
 def instance_metadata_json(instance: Instance) -> list[dict]:
     source = frames._source(instance)
     try:
-        ds = pydicom.dcmread(
-            io.BytesIO(source) if isinstance(source, bytes) else source, stop_before_pixels=True
-        )
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
+            # A deflated data set is inflated in a bounded stream, as for rendering.
+            plain = limits.inflated_copy(handle, max_inflated=settings.DICOM_MAX_FILE_SIZE)
+            with plain or nullcontext(handle) as readable:
+                ds = pydicom.dcmread(readable, stop_before_pixels=True)
         _drop_bulk(ds)
         return [ds.to_json_dict()]
+    except limits.Refused as refused:
+        raise RenderError(refused.reason) from refused
     except RenderError:
         raise
     except Exception as exc:

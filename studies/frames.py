@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,7 +27,7 @@ from . import rendering
 from .access import guest_link_ended_message, guest_study_ids
 from .framecache import cache_key, frame_cache
 from .models import Instance, Series, Study, WorklistEntry
-from .rendering import JPEG, PNG, RenderError, RenderParams
+from .rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +162,56 @@ def first_instance(series: Series) -> Instance:
 
 def limits() -> rendering.Limits:
     return rendering.Limits(
-        max_pixels=getattr(settings, "DICOM_MAX_PIXELS", rendering.Limits.max_pixels),
-        max_frames=getattr(settings, "DICOM_MAX_FRAMES", rendering.Limits.max_frames),
+        max_pixels=settings.DICOM_MAX_PIXELS,
+        max_frames=settings.DICOM_MAX_FRAMES,
+        max_inflated=settings.DICOM_MAX_FILE_SIZE,
     )
+
+
+class RenderBusy(RenderError):
+    """Too many large frames are being rendered in this process; try again shortly."""
+
+
+# Large frames (more than LARGE_FRAME_SAMPLES samples) are rendered at most
+# RENDER_MAX_CONCURRENT_LARGE at a time per process, so a worker's memory stays within its
+# budget however many threads it runs (figures in the README). Smaller frames never wait.
+LARGE_FRAME_SAMPLES = 2048 * 2048
+LARGE_RENDER_WAIT_SECONDS = 30
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+@contextmanager
+def large_render_slot(timeout: float | None = None) -> Iterator[None]:
+    """Hold one of this process's RENDER_MAX_CONCURRENT_LARGE slots for a large render;
+    RenderBusy when none frees up within `timeout` (default LARGE_RENDER_WAIT_SECONDS)."""
+    size = settings.RENDER_MAX_CONCURRENT_LARGE
+    with _slots_lock:
+        slots = _slots.setdefault(size, threading.BoundedSemaphore(size))
+    wait = LARGE_RENDER_WAIT_SECONDS if timeout is None else timeout
+    if not slots.acquire(timeout=wait):
+        raise RenderBusy(
+            "The server is busy rendering other large images; try again in a moment.",
+            permanent=False,
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def frame_samples(instance: Instance) -> int:
+    """Samples in one frame, from the row (checked at ingest against the limits)."""
+    photometric = instance.photometric_interpretation.upper()
+    colours = 1 if photometric in (*MONOCHROME, "PALETTE COLOR", "") else 3
+    return (instance.rows or 0) * (instance.columns or 0) * colours
+
+
+def _render(instance: Instance, params: RenderParams) -> bytes:
+    if frame_samples(instance) <= LARGE_FRAME_SAMPLES:
+        return rendering.render(_source(instance), params, limits())
+    with large_render_slot():
+        return rendering.render(_source(instance), params, limits())
 
 
 def default_viewport(instance: Instance) -> tuple[int, int] | None:
@@ -204,23 +254,54 @@ def _source(instance: Instance) -> str | bytes:
             with storage.open(name, "rb") as handle:
                 return handle.read()
         except OSError as exc:
-            raise RenderError("The image file is missing.") from exc
+            raise RenderError("The image file is missing.", permanent=False) from exc
+
+
+REFUSED = "refused"  # the media type of a cached refusal's key (never a real one)
+
+
+def refusal_key(instance: Instance, frame: int) -> str:
+    """Where a frame's refusal is cached: it does not depend on the window, size or format."""
+    return frame_key(instance, RenderParams(frame=frame, media_type=REFUSED))
 
 
 def rendered_frame(instance: Instance, params: RenderParams, key: str | None = None) -> bytes:
-    """The encoded image, from the cache or rendered (and then cached). RenderError if not."""
+    """The encoded image, from the cache or rendered (and then cached). RenderError if not.
+
+    A frame the file itself makes unrenderable (too large, a codestream that disagrees with
+    the header, damaged data) is refused once and the refusal cached, so asking again costs
+    two cache reads instead of another attempt."""
     key = key or frame_key(instance, params)
     cache = frame_cache()
     data = cache.get(key)
-    if data is None:
-        if params.frame >= instance.number_of_frames:
-            raise RenderError(f"Frame {params.frame + 1} does not exist.")
-        data = rendering.render(_source(instance), params, limits())
-        cache.set(key, data)
+    if data is not None:
+        return data
+    if params.frame >= instance.number_of_frames:
+        raise RenderError(f"Frame {params.frame + 1} does not exist.")
+    refused_at = refusal_key(instance, params.frame)
+    refused = cache.get(refused_at)
+    if refused is not None:
+        raise RenderError(refused.decode(errors="replace"))
+    try:
+        data = _render(instance, params)
+    except RenderError as exc:
+        if exc.permanent:
+            cache.set(refused_at, exc.reason.encode())
+        raise
+    cache.set(key, data)
     return data
 
 
 # --- Pre-rendering ----------------------------------------------------------------------------
+
+
+def _prerender_params(instance: Instance) -> Iterator[RenderParams]:
+    """Every frame's default view, then the thumbnail (a series' thumbnail is its first
+    instance's: the same cache entry). Generated one at a time and never past
+    DICOM_MAX_FRAMES, whatever a row says (rows stored before ingest checked the count)."""
+    for frame in range(min(instance.number_of_frames, settings.DICOM_MAX_FRAMES)):
+        yield default_params(instance, frame)
+    yield thumbnail_params()
 
 
 @dataclass
@@ -241,9 +322,7 @@ def study_prerender(*, study: Study) -> PrerenderReport:
         )
         for instance in instances:
             instance.series = series
-            # The series thumbnail is its first instance's thumbnail: the same cache entry.
-            wanted = [default_params(instance, frame) for frame in range(instance.number_of_frames)]
-            for params in [*wanted, thumbnail_params()]:
+            for params in _prerender_params(instance):
                 try:
                     rendered_frame(instance, params)
                 except RenderError as exc:

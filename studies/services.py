@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -51,6 +52,29 @@ Progress = Callable[[str], None]
 # Names that are never DICOM and are not worth a line in the report.
 _JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "dicomdir"}
 _COPY_CHUNK = 1024 * 1024
+# Rejected files listed one by one in a report; the rest are counted (an archive of a million
+# junk members must not make a million-row page).
+REPORT_MAX_REJECTED = 200
+# A zip member this small may unpack at any ratio (the ratio limit is for bombs, not headers).
+_RATIO_EXEMPT_BYTES = 1024 * 1024
+
+
+class RejectedFiles(list[tuple[str, str]]):
+    """(name, reason) of rejected files: the first REPORT_MAX_REJECTED kept, all counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def append(self, item: tuple[str, str]) -> None:
+        self.total += 1
+        if len(self) < REPORT_MAX_REJECTED:
+            super().append(item)
+
+    @property
+    def not_listed(self) -> int:
+        return self.total - len(self)
+
 
 # The one reason given for a file whose UIDs belong to a study that this ingest may not add
 # to, whatever that study is and wherever it lives: it must not tell the uploader that the UID
@@ -62,12 +86,12 @@ NOT_HERE = "This study cannot be added here."
 class IngestReport:
     imported: int = 0
     already_present: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rejected: RejectedFiles = field(default_factory=RejectedFiles)
     studies: list[Study] = field(default_factory=list)  # touched by this ingest, first seen first
 
     @property
     def total(self) -> int:
-        return self.imported + self.already_present + len(self.rejected)
+        return self.imported + self.already_present + self.rejected.total
 
 
 def study_ingest(
@@ -151,6 +175,9 @@ def ingest_file_count(paths: Iterable[str | os.PathLike[str]]) -> int:
             continue
         with open(item, "rb") as handle:
             if _is_zip(handle):
+                if _archive_too_large(handle) is not None:
+                    count += 1
+                    continue
                 try:
                     with zipfile.ZipFile(handle) as archive:
                         count += sum(
@@ -223,10 +250,59 @@ def _is_zip(handle: IO[bytes]) -> bool:
     return head[:4] in (b"PK\x03\x04", b"PK\x05\x06") and head[128:132] != b"DICM"
 
 
+def _archive_too_large(handle: IO[bytes]) -> DicomRejected | None:
+    """Refuse an archive with too many members before zipfile reads its central directory
+    (it makes an object per member): the count and size are in the end record."""
+    directory = _central_directory(handle)
+    if directory is None:
+        return None  # not found: zipfile reports the archive as damaged
+    members, size = directory
+    limit = settings.DICOM_MAX_ARCHIVE_MEMBERS
+    # A central directory entry is 46 bytes plus its name (and extras): allow 1 KB each.
+    if members > limit or size > limit * 1024:
+        return DicomRejected(
+            f"The archive holds {members:,} files; one archive may hold at most {limit:,}. "
+            "Upload it in parts."
+        )
+    return None
+
+
+def _central_directory(handle: IO[bytes]) -> tuple[int, int] | None:
+    """(members, bytes) of a zip archive's central directory, from its end record (PKWARE
+    APPNOTE 4.3.16, and 4.3.14 for zip64). zipfile offers no public way to read these
+    without first building every member's ZipInfo."""
+    end = handle.seek(0, os.SEEK_END)
+    tail_start = max(0, end - (22 + 65535))  # the record, then a comment of up to 64 KiB
+    handle.seek(tail_start)
+    tail = handle.read()
+    handle.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    members, size = struct.unpack_from("<HI", tail, at + 10)
+    if members != 0xFFFF and size != 0xFFFFFFFF:
+        return members, size
+    locator = at - 20  # zip64: a locator just before the end record points at its own record
+    if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
+        return members, size  # exactly 65,535 members, or 4 GiB of directory, without zip64
+    (record,) = struct.unpack_from("<Q", tail, locator + 8)
+    handle.seek(record)
+    head = handle.read(56)
+    handle.seek(0)
+    if len(head) < 56 or head[:4] != b"PK\x06\x06":
+        return None
+    members, size = struct.unpack_from("<QQ", head, 32)
+    return members, size
+
+
 def _archive_members(name: str, handle: IO[bytes]) -> Iterator[tuple[str, Candidate]]:
     """Each member of a zip archive, extracted to a temporary file within the size limits."""
     member_limit = settings.DICOM_MAX_FILE_SIZE
     remaining = settings.DICOM_MAX_ARCHIVE_SIZE
+    too_large = _archive_too_large(handle)
+    if too_large is not None:
+        yield name, too_large
+        return
     try:
         archive = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -258,7 +334,13 @@ def _archive_members(name: str, handle: IO[bytes]) -> Iterator[tuple[str, Candid
                     ),
                 )
                 continue
-            extracted = _extract(archive, info, min(member_limit, remaining))
+            ratio_limit = max(
+                settings.DICOM_MAX_ARCHIVE_RATIO * info.compress_size, _RATIO_EXEMPT_BYTES
+            )
+            if info.file_size > ratio_limit:
+                yield member_name, _too_compressed()
+                continue
+            extracted = _extract(archive, info, min(member_limit, remaining), ratio_limit)
             if isinstance(extracted, DicomRejected):
                 yield member_name, extracted
                 continue
@@ -282,10 +364,18 @@ def _safe_member_name(name: str) -> bool:
     return ".." not in PurePosixPath(normal).parts
 
 
+def _too_compressed() -> DicomRejected:
+    return DicomRejected(
+        "The file unpacks to more than "
+        f"{settings.DICOM_MAX_ARCHIVE_RATIO} times its packed size, the limit."
+    )
+
+
 def _extract(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, ratio_limit: int
 ) -> IO[bytes] | DicomRejected:
-    """Stream one member out, never past `limit` bytes whatever its header claims."""
+    """Stream one member out, never past `limit` bytes (nor `ratio_limit`, the compression
+    ratio bound) whatever its header claims."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 * _COPY_CHUNK)
     copied = 0
     try:
@@ -297,6 +387,9 @@ def _extract(
                     return DicomRejected(
                         f"The file unpacks to more than {human_size(limit)}, the limit."
                     )
+                if copied > ratio_limit:
+                    spool.close()
+                    return _too_compressed()
                 spool.write(chunk)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
         spool.close()
@@ -523,7 +616,7 @@ class _Ingest:
             "DICOM ingest: %d imported, %d already present, %d rejected, %d studies",
             self.report.imported,
             self.report.already_present,
-            len(self.report.rejected),
+            self.report.rejected.total,
             len(self.report.studies),
         )
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -50,7 +51,9 @@ def viewer_studies(studies: Iterable[Study]) -> list[dict[str, Any]]:
     for series_id, sop, frames, height, width, center, window_width in rows:
         big = (height or 0) > VIEWER_MAX_SIZE or (width or 0) > VIEWER_MAX_SIZE
         viewport = f"{VIEWER_MAX_SIZE},{VIEWER_MAX_SIZE}" if big else ""
-        by_series[series_id].append([sop, frames or 1, viewport])
+        # Never more frames than an instance may have (rows stored before ingest checked it).
+        frames = min(max(frames or 1, 1), settings.DICOM_MAX_FRAMES)
+        by_series[series_id].append([sop, frames, viewport])
         if series_id not in windows and center is not None and window_width:
             windows[series_id] = [center, window_width]
     series_by_study: dict[int, list[dict[str, Any]]] = defaultdict(list)

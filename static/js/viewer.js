@@ -12,7 +12,7 @@
   var PRELOAD_AHEAD = 6, PRELOAD_BEHIND = 3, CACHE_LIMIT = 200, WINDOW_DEBOUNCE_MS = 180;
 
   var state = {
-    study: 0, series: 0, slice: 0, slices: [],
+    study: 0, series: 0, slice: 0, slices: { length: 0, at: null },
     window: null,          // {center, width, label} or null for the file's default
     shown: null,           // the window of the image on screen (for the drag preview)
     zoom: 1, panX: 0, panY: 0,
@@ -39,12 +39,27 @@
   }
   function round(v) { return Math.round(v * 100) / 100; }
 
+  // The series' slices (every frame of every instance) without a list of them: one running
+  // total per instance, and a binary search to find slice i. Memory follows the number of
+  // instances, never the frame counts the files declare.
   function expand(series) {
-    var slices = [];
+    var ends = [], total = 0;
     series.instances.forEach(function (inst) {
-      for (var f = 1; f <= inst[1]; f++) slices.push({ sop: inst[0], frame: f, viewport: inst[2] });
+      total += Math.max(1, inst[1] | 0);
+      ends.push(total);
     });
-    return slices;
+    return {
+      length: total,
+      at: function (i) {
+        var lo = 0, hi = ends.length - 1;
+        while (lo < hi) {
+          var mid = (lo + hi) >> 1;
+          if (ends[mid] > i) hi = mid; else lo = mid + 1;
+        }
+        var inst = series.instances[lo], first = lo ? ends[lo - 1] : 0;
+        return { sop: inst[0], frame: i - first + 1, viewport: inst[2] };
+      }
+    };
   }
 
   // --- Series strip, studies (priors) list, presets -----------------------------------------
@@ -143,7 +158,7 @@
     index = Math.max(0, Math.min(state.slices.length - 1, index));
     if (index !== state.slice) state.direction = index > state.slice ? 1 : -1;
     state.slice = index;
-    var url = frameUrl(currentStudy(), currentSeries(), state.slices[index], state.window);
+    var url = frameUrl(currentStudy(), currentSeries(), state.slices.at(index), state.window);
     if (img.getAttribute("src") !== url) {
       if (preloaded.has(url)) confirmAccess(url);
       placeholder.hidden = true;
@@ -170,7 +185,7 @@
     for (var offset = -behind; offset <= ahead; offset++) {
       var i = index + offset;
       if (offset === 0 || i < 0 || i >= state.slices.length) continue;
-      var url = frameUrl(currentStudy(), currentSeries(), state.slices[i], state.window);
+      var url = frameUrl(currentStudy(), currentSeries(), state.slices.at(i), state.window);
       if (preloaded.has(url)) continue;
       var image = new Image();
       image.decoding = "async";

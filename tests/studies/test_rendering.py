@@ -347,7 +347,8 @@ def test_corrupt_compressed_data_is_a_render_error(tmp_path):
     start = data.find(b"\xff\x4f\xff\x51")  # J2K codestream start
     data[start + 4 : start + 200] = b"\x00" * 196
     (tmp_path / "bad.dcm").write_bytes(bytes(data))
-    with pytest.raises(RenderError, match="could not be decoded"):
+    # Its SIZ marker now says 0 x 0: refused before the decoder sees it.
+    with pytest.raises(RenderError, match="declares an empty image"):
         rendering.render(str(tmp_path / "bad.dcm"), RenderParams())
 
 

@@ -53,9 +53,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Imported: {report.imported}")
         self.stdout.write(f"Already present: {report.already_present}")
         self.stdout.write(f"Studies: {len(report.studies)}")
-        self.stdout.write(f"Rejected: {len(report.rejected)}")
+        self.stdout.write(f"Rejected: {report.rejected.total}")
         for name, reason in report.rejected:
             self.stdout.write(f"  {name}: {reason}")
-        if report.rejected:
-            raise CommandError(f"{len(report.rejected)} file(s) were rejected.", returncode=1)
+        if report.rejected.not_listed:
+            self.stdout.write(f"  ...and {report.rejected.not_listed} more not listed")
+        if report.rejected.total:
+            raise CommandError(f"{report.rejected.total} file(s) were rejected.", returncode=1)
         self.stdout.write(self.style.SUCCESS("Done."))
