@@ -26,6 +26,19 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def site_url_from_address(host: str, port: str) -> str:
+    """The base of absolute links when SITE_URL is not set: the address `make run` serves on
+    (HOST and PORT, as for runserver). A wildcard address is reached here as 127.0.0.1, which
+    is also the host the development ALLOWED_HOSTS accept; anyone reaching the site by another
+    name sets SITE_URL."""
+    host = host.strip() or "127.0.0.1"
+    if host in {"0.0.0.0", "::", "[::]"}:  # noqa: S104 (a listening address, not a bind)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{port.strip() or '8000'}"
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -39,7 +52,13 @@ else:
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_DEBUG=0.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+# The one base of every absolute link (emails, SMS, the guest-link panel): notifications.links.
+SITE_URL = (
+    os.environ.get("SITE_URL")
+    or site_url_from_address(os.environ.get("HOST", ""), os.environ.get("PORT", ""))
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

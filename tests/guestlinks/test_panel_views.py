@@ -40,7 +40,8 @@ FORM = {"gl-expires": "7d", "gl-max_password_attempts": "5"}
 # --- the panel ---------------------------------------------------------------------------
 
 
-def test_owner_sees_the_action_form_and_links(login, owner, study, worklist, make_link):
+def test_owner_sees_the_action_form_and_links(login, owner, study, worklist, make_link, settings):
+    settings.SITE_URL = "https://share.example.org"  # the panel's URL is the one emails carry
     link = make_link(max_uses=3, password="pass-word-1", email="guest@example.net")
     body = login(owner).get(study_page(study, worklist)).content.decode()
     assert 'href="#guest-links"' in body and "Guest links" in body
@@ -62,7 +63,7 @@ def test_owner_sees_the_action_form_and_links(login, owner, study, worklist, mak
         assert f'name="gl-{name}"' in body, name
     for preset in ("1 hour", "24 hours", "7 days", "30 days", "Custom date and time"):
         assert preset in body
-    assert f"http://testserver/g/{link.token}/" in body and "Copy" in body
+    assert f"https://share.example.org/g/{link.token}/" in body and "Copy" in body
     assert "Active" in body and "0 of 3" in body and "guest@example.net" in body
     assert delete_url(link) in body and "js/guestlinks.js" in body
 
