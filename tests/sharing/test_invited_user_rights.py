@@ -14,6 +14,7 @@ from guestlinks.models import GuestLink
 from sharing.models import Share
 from sharing.services import ShareTarget, study_share
 from tests.factories import UserFactory, add_to_worklist
+from tests.sharing.conftest import open_invitation
 from worklists.models import Membership
 from worklists.selectors import worklist_permissions
 from worklists.services import INVITED_ROLE_NAME, OWNER_ROLE_NAME
@@ -44,7 +45,7 @@ def invited(client, owner, worklist, study):
         )
     path = re.search(r"https?://[^/\s]+(/sharing/invite/[^\s]+/)", mail.outbox[-1].body).group(1)
     data = {"first_name": "Nia", "last_name": "Okafor", "password1": STRONG, "password2": STRONG}
-    assert client.post(path, data).status_code == 302
+    assert client.post(open_invitation(client, path), data).status_code == 302
     return get_user_model().objects.get(email="new.doc@clinic.example")
 
 
