@@ -249,9 +249,24 @@ def test_create_permissions_and_methods(
     assert login(read_only).post(url, FORM).status_code == 403
     assert login(user_with(worklist, "view_guest_links")).post(url, FORM).status_code == 403
     creator = user_with(worklist, "create_guest_links")
-    assert login(creator).get(url).status_code == 405
+    assert login(creator).put(url, FORM).status_code == 405
     assert login(creator).post(url, FORM).status_code == 302
     assert GuestLink.objects.get().created_by == creator
+
+
+def test_coming_back_to_a_form_error_page_goes_to_the_panel(
+    login, study, worklist, read_only, outsider
+):
+    """Back or reload after a form error GETs the URL the form was posted to."""
+    creator = user_with(worklist, "create_guest_links")
+    url = create_url(worklist, study)
+    assert login(creator).post(url, {**FORM, "gl-mobile": "not a number"}).status_code == 400
+    response = login(creator).get(url)
+    assert response.status_code == 302
+    assert response["Location"] == study_page(study, worklist) + "#guest-links"
+    assert not GuestLink.objects.exists()
+    assert login(outsider).get(url).status_code == 404
+    assert login(read_only).get(url).status_code == 403
 
 
 def test_create_for_a_study_not_in_the_worklist_is_404(login, owner, worklist):
