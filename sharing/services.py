@@ -33,6 +33,7 @@ from .selectors import (
     NOT_A_CODE,
     REVOKE_DENIED,
     invitation_may_revoke,
+    organisation_physicians,
     partnership_refusal,
     share_code_worklist,
     worklist_organisation,
@@ -371,12 +372,7 @@ def _organisation_worklist_resolver(kind: str, noun: str) -> Any:
 
 
 def _resolve_physician(actor: Any, key: str) -> _Resolved:
-    user = None
-    if actor.organisation_id is not None:
-        colleagues = get_user_model().objects.filter(
-            organisation_id=actor.organisation_id, is_active=True
-        )
-        user = _by_public_id(colleagues, key)
+    user = _by_public_id(organisation_physicians(actor), key)
     if user is None:
         raise Refused("No such physician in your organisation.")
     return _Resolved(
