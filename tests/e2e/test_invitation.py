@@ -29,7 +29,7 @@ def invite_by_email(owner, worklist, study, address: str) -> str:
         actor=owner, study=study, source_worklist=worklist, targets=[ShareTarget("email", address)]
     )
     [email] = [message for message in mail.outbox if message.to == [address]]
-    match = re.search(r"https?://\S+/sharing/invite/\S+/", email.body)
+    match = re.search(r"https?://\S+/sharing/invite/\S+/", str(email.body))
     assert match, email.body
     return match.group(0)
 
