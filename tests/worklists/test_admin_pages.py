@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from tests.adminforms import admin_form_data
 from tests.factories import UserFactory, WorklistFactory, role_with
 from worklists.models import PRODUCT_PERMISSIONS, Membership
 from worklists.selectors import user_has_worklist_perm
@@ -17,34 +18,6 @@ pytestmark = pytest.mark.django_db
 def admin_client(client, db):
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
     return client
-
-
-def form_data(response) -> dict:
-    """The change form's fields as the browser would post them back, inlines included."""
-    data: dict = {}
-    form = response.context["adminform"].form
-    for name, field in form.fields.items():
-        value = form[name].value()
-        if value is None or field.disabled:
-            continue
-        widget = getattr(field.widget, "widget", field.widget)  # the admin's wrapper's own
-        if hasattr(widget, "widgets"):  # split date and time
-            for i, part in enumerate(widget.decompress(value)):
-                data[f"{name}_{i}"] = widget.widgets[i].format_value(part)
-        elif isinstance(value, list | tuple):
-            data[name] = [str(v) for v in value]
-        else:
-            data[name] = value
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        for name in formset.management_form.fields:
-            data[f"{formset.prefix}-{name}"] = formset.management_form[name].value()
-        for subform in formset.forms:
-            for name in subform.fields:
-                value = subform[name].value()
-                if value is not None:
-                    data[subform.add_prefix(name)] = value
-    return {key: value for key, value in data.items() if value is not False}
 
 
 def test_the_role_permission_chooser_shows_the_product_names_as_checkboxes(admin_client):
@@ -76,7 +49,7 @@ def test_the_user_page_shows_memberships_not_role_groups(admin_client, worklist,
     # Saving the page keeps the role groups it does not show, and adds a membership inline.
     cardiology = WorklistFactory(organisation=worklist.organisation, name="Cardiology")
     role = role_with("view_studies", "share_study", name="Sharer")
-    data = form_data(response)
+    data = admin_form_data(response)
     data["groups"] = [str(support.pk)]
     prefix = inline.formset.prefix
     new = int(data[f"{prefix}-TOTAL_FORMS"])
