@@ -35,13 +35,11 @@ static: setup
 		SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		$(BIN)/python manage.py collectstatic --noinput -v 0
 
+# HOST and PORT reach the settings too, so that links in emails and SMS use this address
+# (SITE_URL, when set, wins).
 run: seed static
-	@echo ""
-	@echo "  Cimar Share on http://$(HOST):$(PORT)/"
-	@echo "  Demo logins: demo / demo (every permission), viewer / demo (view and search only),"
-	@echo "               partner / demo (second organisation), admin / demo (Django admin at /admin/)"
-	@echo ""
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@HOST=$(HOST) PORT=$(PORT) $(BIN)/python manage.py demo_banner --url http://$(HOST):$(PORT)/
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -26,6 +26,19 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def site_url_from_address(host: str, port: str) -> str:
+    """The base of absolute links when SITE_URL is not set: the address `make run` serves on
+    (HOST and PORT, as for runserver). A wildcard address is reached here as 127.0.0.1, which
+    is also the host the development ALLOWED_HOSTS accept; anyone reaching the site by another
+    name sets SITE_URL."""
+    host = host.strip() or "127.0.0.1"
+    if host in {"0.0.0.0", "::", "[::]"}:  # noqa: S104 (a listening address, not a bind)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{port.strip() or '8000'}"
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 DEVELOPMENT_SECRET_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
@@ -67,7 +80,13 @@ else:
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_DEBUG=0.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+# The one base of every absolute link (emails, SMS, the guest-link panel): notifications.links.
+SITE_URL = (
+    os.environ.get("SITE_URL")
+    or site_url_from_address(os.environ.get("HOST", ""), os.environ.get("PORT", ""))
+).rstrip("/")
 
 INSTALLED_APPS = [
     "cimar_share.apps.AdminConfig",  # django.contrib.admin, with the login throttle
@@ -268,12 +287,33 @@ if CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "filters": {
+        "client_errors_without_traceback": {
+            "()": "cimar_share.logfilters.ClientErrorsWithoutTraceback"
+        }
+    },
+    "formatters": {
+        "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["client_errors_without_traceback"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django gives these loggers console handlers of their own; without them, their lines
+        # reach the root's handler only, so each is printed once. Requests that went well are
+        # not logged by the development server.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+    },
 }
 
 PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "GB")

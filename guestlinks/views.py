@@ -209,9 +209,11 @@ def _study_page(study: Study, worklist: Any) -> str:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpResponse:
+    """The panel's form posts here. A GET is the browser coming back to a form error's page
+    (back, reload): the form lives in the study page's panel, so it goes there."""
     worklist = get_worklist_for_user(request.user, worklist_id, need="create_guest_links")
     entry = (
         WorklistEntry.objects.select_related("study")
@@ -221,6 +223,8 @@ def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpRespons
     if entry is None:
         raise Http404("No such study in this worklist.")
     study = entry.study
+    if request.method == "GET":
+        return redirect(_study_page(study, worklist))
     form = GuestLinkForm(request.POST, study=study)
     if form.is_valid():
         try:

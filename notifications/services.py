@@ -85,7 +85,7 @@ def message_claim(*, message_id: int) -> OutboundMessage | None:
 
 
 def render_email(message: OutboundMessage) -> EmailMultiAlternatives:
-    context = {**message.context, "site_url": settings.SITE_URL}
+    context = message.context
     subject = render_to_string(f"emails/{message.template}_subject.txt", context).strip()
     body = render_to_string(f"emails/{message.template}_body.txt", context)
     html = render_to_string(f"emails/{message.template}_body.html", context)

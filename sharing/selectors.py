@@ -4,13 +4,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organisation, Partnership
 from studies.models import Study, WorklistEntry
 from worklists import sharecodes
-from worklists.models import Worklist
+from worklists.models import Membership, Worklist
 from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .models import Invitation, Share
@@ -53,12 +53,22 @@ def organisation_worklists(user: Any, kind: str) -> QuerySet[Worklist]:
 
 
 def organisation_physicians(user: Any) -> QuerySet[Any]:
-    """Active colleagues in the user's organisation (not the user)."""
+    """The colleagues `user` may share to as physicians: active people of the same organisation
+    (not the user) whose personal worklist is there, leaving out staff-only accounts (an
+    administrator who is a member of none of the organisation's worklists)."""
     if user.organisation_id is None:
         return get_user_model().objects.none()
+    works_here = Membership.objects.filter(
+        user=OuterRef("pk"), worklist__organisation_id=user.organisation_id
+    ).exclude(worklist__kind=Worklist.Kind.PERSONAL)
     return (
         get_user_model()
-        .objects.filter(organisation_id=user.organisation_id, is_active=True)
+        .objects.filter(
+            organisation_id=user.organisation_id,
+            is_active=True,
+            personal_worklist__organisation_id=user.organisation_id,
+        )
+        .filter(Q(is_staff=False) | Exists(works_here))
         .exclude(pk=user.pk)
         .order_by("last_name", "first_name", "username")
     )

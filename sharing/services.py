@@ -36,6 +36,7 @@ from .selectors import (
     invitation_acceptance_refusal,
     invitation_may_revoke,
     normalised_email,
+    organisation_physicians,
     partnership_allows,
     partnership_refusal,
     share_code_worklist,
@@ -373,12 +374,7 @@ def _organisation_worklist_resolver(kind: str, noun: str) -> Any:
 
 
 def _resolve_physician(actor: Any, key: str) -> _Resolved:
-    user = None
-    if actor.organisation_id is not None:
-        colleagues = get_user_model().objects.filter(
-            organisation_id=actor.organisation_id, is_active=True
-        )
-        user = _by_public_id(colleagues, key)
+    user = _by_public_id(organisation_physicians(actor), key)
     if user is None:
         raise Refused("No such physician in your organisation.")
     return _Resolved(

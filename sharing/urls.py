@@ -10,5 +10,6 @@ urlpatterns = [
         "worklists/<uuid:public_id>/share-code/", views.share_code_lookup, name="share_code_lookup"
     ),
     path("invitations/<uuid:public_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("invitation/", views.invitation_page, name="invitation_page"),
     path("invite/<str:token>/", views.invitation, name="invitation"),
 ]

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
@@ -94,45 +96,77 @@ def invitation_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect(next_url)
 
 
+# The invitation a browser arrived with, kept in its session so that the pages it fills in live
+# at a URL without the token (see `invitation`).
+SESSION_INVITATION = "sharing.invitation"
+
+
 def _invitation_problem(request: HttpRequest, problem: str, status: int) -> HttpResponse:
-    response = render(
-        request, "sharing/invitation_problem.html", {"problem": problem}, status=status
-    )
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return render(request, "sharing/invitation_problem.html", {"problem": problem}, status=status)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """An invitation link: register (or, signed in, accept) and land on the personal worklist."""
-    try:
-        public_id = links.read_token(token)
-    except links.InvitationLinkExpired:
-        return _invitation_problem(request, "expired", 410)
-    except links.InvitationLinkInvalid:
-        return _invitation_problem(request, "invalid", 400)
+def _pending_invitation(public_id: Any) -> tuple[Invitation | None, str, int]:
+    """The pending invitation, or why there is none: (None, problem, status)."""
     found = (
         Invitation.objects.select_related("invited_by__organisation", "study")
         .filter(public_id=public_id)
         .first()
     )
     if found is None:
-        return _invitation_problem(request, "invalid", 404)
+        return None, "invalid", 404
     if found.status != Invitation.Status.PENDING or found.is_expired:
         problem = {"accepted": "used", "revoked": "revoked"}.get(found.status, "expired")
-        return _invitation_problem(request, problem, 410)
-    view = _invitation_accept if request.user.is_authenticated else _invitation_register
-    response = view(request, found)
-    response["Referrer-Policy"] = "no-referrer"  # the URL holds the token
+        return None, problem, 410
+    return found, "", 200
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the email. Its URL holds the token, so it only checks the link, keeps the
+    invitation in the browser's session and redirects to `invitation_page`, whose URL is free
+    of tokens: its forms are posted with an ordinary Origin and CSRF applies as everywhere
+    (a page sent with `Referrer-Policy: no-referrer` makes Chromium post `Origin: null`)."""
+    try:
+        public_id = links.read_token(token)
+    except links.InvitationLinkExpired:
+        response = _invitation_problem(request, "expired", 410)
+    except links.InvitationLinkInvalid:
+        response = _invitation_problem(request, "invalid", 400)
+    else:
+        found, problem, status = _pending_invitation(public_id)
+        if found is None:
+            response = _invitation_problem(request, problem, status)
+        else:
+            request.session[SESSION_INVITATION] = str(found.public_id)
+            response = redirect("sharing:invitation_page")
+    response["Referrer-Policy"] = "no-referrer"  # this URL holds the token
     return response
 
 
 def _invitation_refused(
     request: HttpRequest, found: Invitation, refusal: AcceptanceRefusal
 ) -> HttpResponse:
-    context = {"invitation": found, "refusal": refusal}
+    # Logging out ends the session that holds the invitation: the button goes back through
+    # the link itself, which the person opened to get here.
+    reopen = reverse("sharing:invitation", args=[links.make_token(found.public_id)])
+    context = {"invitation": found, "refusal": refusal, "reopen": reopen}
     return render(request, "sharing/invitation_refused.html", context, status=403)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation_page(request: HttpRequest) -> HttpResponse:
+    """Register (or, signed in, accept) the invitation this browser arrived with, and land on
+    the personal worklist."""
+    public_id = request.session.get(SESSION_INVITATION)
+    if not public_id:
+        return _invitation_problem(request, "missing", 400)
+    found, problem, status = _pending_invitation(public_id)
+    if found is None:
+        return _invitation_problem(request, problem, status)
+    view = _invitation_accept if request.user.is_authenticated else _invitation_register
+    return view(request, found)
 
 
 def _invitation_accept(request: HttpRequest, found: Invitation) -> HttpResponse:

@@ -1,13 +1,32 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.auth.models import Permission
+from django.db.models import Case, QuerySet, When
 from django.forms import ModelForm
 from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 
 from . import services
-from .models import Membership, Role, Worklist, product_permissions
+from .models import (
+    PRODUCT_PERMISSION_CODENAMES,
+    Membership,
+    Role,
+    Worklist,
+    product_permissions,
+)
+
+
+def save_membership_formset(request: HttpRequest, formset: Any) -> None:
+    """Memberships edited inline (on a worklist's page or a user's) go through the services,
+    so that the user's guardian role group follows the role."""
+    instances = formset.save(commit=False)
+    for membership in formset.deleted_objects:
+        services.membership_delete(actor=request.user, membership=membership, request=request)
+    for membership in instances:
+        services.membership_save(actor=request.user, membership=membership, request=request)
+    formset.save_m2m()
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,13 +51,7 @@ class WorklistAdmin(GuardedModelAdmin):
     def save_formset(
         self, request: HttpRequest, form: ModelForm, formset: Any, change: bool
     ) -> None:
-        # Memberships go through the service so the user's guardian group follows the role.
-        instances = formset.save(commit=False)
-        for membership in formset.deleted_objects:
-            services.membership_delete(actor=request.user, membership=membership, request=request)
-        for membership in instances:
-            services.membership_save(actor=request.user, membership=membership, request=request)
-        formset.save_m2m()
+        save_membership_formset(request, formset)
 
     @admin.action(description="Regenerate share codes of the selected worklists")
     def regenerate_share_codes(self, request: HttpRequest, queryset: QuerySet[Worklist]) -> None:
@@ -51,15 +64,40 @@ class WorklistAdmin(GuardedModelAdmin):
         )
 
 
+class ProductPermissionsField(forms.ModelMultipleChoiceField):
+    """The product's permissions by their own names ("Studies: share study via email"), not
+    Django's "app | model | name"."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.name)
+
+
+def product_permissions_in_product_order() -> QuerySet[Permission]:
+    """The product's permissions in the order the product lists them (studies, then links)."""
+    order = Case(
+        *(
+            When(codename=codename, then=i)
+            for i, codename in enumerate(PRODUCT_PERMISSION_CODENAMES)
+        )
+    )
+    return product_permissions().order_by(order)
+
+
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
     list_display = ["name", "description"]
     search_fields = ["name", "description"]
-    filter_horizontal = ["permissions"]
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "permissions":
-            kwargs["queryset"] = product_permissions().order_by("name")
+            # A dozen permissions: all visible at once as checkboxes, full names, no scrolling.
+            return db_field.formfield(
+                form_class=ProductPermissionsField,
+                queryset=product_permissions_in_product_order(),
+                widget=forms.CheckboxSelectMultiple,
+                help_text="What members with this role may do, within each worklist where "
+                "they have it.",
+            )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_related(

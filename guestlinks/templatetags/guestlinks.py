@@ -9,9 +9,9 @@ so the message is marked failed with that reason and nothing goes out.
 """
 
 from django import template
-from django.conf import settings
 
 from notifications.errors import PermanentDeliveryError
+from notifications.links import absolute_url
 
 from ..models import GuestLink
 
@@ -32,4 +32,4 @@ def guestlink_url(link_id: str) -> str:
     if link is None or not link.is_usable:
         state = link.state_label.lower() if link is not None else "gone"
         raise GuestLinkUnusable(f"The guest link is no longer usable ({state}); not sent.")
-    return f"{settings.SITE_URL}{link.get_absolute_url()}"
+    return absolute_url(link.get_absolute_url())

@@ -7,11 +7,11 @@ the reason in its last error.
 """
 
 from django import template
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from notifications.errors import PermanentDeliveryError
+from notifications.links import absolute_url
 
 from .. import invitations as links
 from ..models import Invitation
@@ -37,4 +37,4 @@ def invitation_url(invitation_id: str) -> str:
         state = _NOT_PENDING.get(invitation.status, "has expired")
         raise PermanentDeliveryError(f"The invitation {state}; the email was not sent.")
     path = reverse("sharing:invitation", args=[links.make_token(invitation.public_id)])
-    return f"{settings.SITE_URL}{path}"
+    return absolute_url(path)

@@ -211,3 +211,11 @@ def log_in(page, live_server, username, password):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+@pytest.fixture(autouse=True)
+def _links_open_the_live_server(request, settings):
+    """Links in emails, SMS and the guest-link panel point at the server the browser uses (as
+    `make run` makes them point at its HOST and PORT)."""
+    if "live_server" in request.fixturenames:
+        settings.SITE_URL = request.getfixturevalue("live_server").url

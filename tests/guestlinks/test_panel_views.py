@@ -40,7 +40,8 @@ FORM = {"gl-expires": "7d", "gl-max_password_attempts": "5"}
 # --- the panel ---------------------------------------------------------------------------
 
 
-def test_owner_sees_the_action_form_and_links(login, owner, study, worklist, make_link):
+def test_owner_sees_the_action_form_and_links(login, owner, study, worklist, make_link, settings):
+    settings.SITE_URL = "https://share.example.org"  # the panel's URL is the one emails carry
     link = make_link(max_uses=3, password="pass-word-1", email="guest@example.net")
     body = login(owner).get(study_page(study, worklist)).content.decode()
     assert 'href="#guest-links"' in body and "Guest links" in body
@@ -62,7 +63,7 @@ def test_owner_sees_the_action_form_and_links(login, owner, study, worklist, mak
         assert f'name="gl-{name}"' in body, name
     for preset in ("1 hour", "24 hours", "7 days", "30 days", "Custom date and time"):
         assert preset in body
-    assert f"http://testserver/g/{link.token}/" in body and "Copy" in body
+    assert f"https://share.example.org/g/{link.token}/" in body and "Copy" in body
     assert "Active" in body and "0 of 3" in body and "guest@example.net" in body
     assert delete_url(link) in body and "js/guestlinks.js" in body
 
@@ -248,9 +249,24 @@ def test_create_permissions_and_methods(
     assert login(read_only).post(url, FORM).status_code == 403
     assert login(user_with(worklist, "view_guest_links")).post(url, FORM).status_code == 403
     creator = user_with(worklist, "create_guest_links")
-    assert login(creator).get(url).status_code == 405
+    assert login(creator).put(url, FORM).status_code == 405
     assert login(creator).post(url, FORM).status_code == 302
     assert GuestLink.objects.get().created_by == creator
+
+
+def test_coming_back_to_a_form_error_page_goes_to_the_panel(
+    login, study, worklist, read_only, outsider
+):
+    """Back or reload after a form error GETs the URL the form was posted to."""
+    creator = user_with(worklist, "create_guest_links")
+    url = create_url(worklist, study)
+    assert login(creator).post(url, {**FORM, "gl-mobile": "not a number"}).status_code == 400
+    response = login(creator).get(url)
+    assert response.status_code == 302
+    assert response["Location"] == study_page(study, worklist) + "#guest-links"
+    assert not GuestLink.objects.exists()
+    assert login(outsider).get(url).status_code == 404
+    assert login(read_only).get(url).status_code == 403
 
 
 def test_create_for_a_study_not_in_the_worklist_is_404(login, owner, worklist):

@@ -1,4 +1,5 @@
 import pytest
+from django.urls import reverse
 
 from tests.factories import OrganisationFactory, UserFactory, WorklistFactory, grant
 
@@ -38,3 +39,14 @@ def partner():
     )
     grant(reader, inbox, "view_studies")
     return organisation
+
+
+def open_invitation(client, path):
+    """Follow an emailed invitation link as a browser does: the link keeps the invitation in the
+    session and redirects to the page without the token, whose path is returned."""
+    response = client.get(path)
+    assert response.status_code == 302, response
+    assert response["Referrer-Policy"] == "no-referrer"  # the link's own URL holds the token
+    page = reverse("sharing:invitation_page")
+    assert response["Location"] == page
+    return page

@@ -1,10 +1,13 @@
 """Accepting an email invitation: only the invited address may, and the partnership rule applies
 at acceptance as at sharing (an invitation link is not a way around either)."""
 
+import re
+
 import pytest
-from django.urls import reverse
+from django.urls import resolve, reverse
 
 from audit.models import AuditEvent
+from sharing.invitations import read_token
 from sharing.models import Invitation
 from studies.models import WorklistEntry
 from tests.factories import (
@@ -16,6 +19,7 @@ from tests.factories import (
     grant,
     partnership,
 )
+from tests.sharing.conftest import open_invitation
 from tests.sharing.test_invitations import invite, link_in_last_email
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +30,11 @@ INVITED = "jane.doe@northfield.example"
 @pytest.fixture
 def northfield(db):
     return OrganisationFactory(name="Northfield Clinic")
+
+
+def accept(client, link):
+    """Follow the emailed link as a browser does, then press the page's accept button."""
+    return client.post(open_invitation(client, link))
 
 
 def assert_nothing_accepted(user, study):
@@ -42,16 +51,18 @@ def test_someone_else_signed_in_is_shown_who_it_is_for_and_cannot_accept(
     stranger = UserFactory(username="stranger", email="stranger@elsewhere.example")
     client = login(stranger)
 
-    page = client.get(url)
+    page = client.get(open_invitation(client, url))
     body = page.content.decode()
     assert page.status_code == 403
     assert "This invitation is for someone else" in body
     assert "This invitation was sent to j***@northfield.example" in body
     assert INVITED not in body and "jane.doe" not in body
     assert "Add it to my personal worklist" not in body
-    assert f'name="next" value="{url}"' in body  # log out, and the link opens again
+    # Log out, and the link opens again (logging out ends the session holding the invitation).
+    reopen = re.search(r'name="next" value="([^"]+)"', body).group(1)
+    assert read_token(resolve(reopen).kwargs["token"]) == Invitation.objects.get().public_id
 
-    response = client.post(url)
+    response = accept(client, url)
     assert response.status_code == 403
     assert "This invitation is for someone else" in response.content.decode()
     assert_nothing_accepted(stranger, study)
@@ -63,7 +74,7 @@ def test_someone_else_signed_in_is_shown_who_it_is_for_and_cannot_accept(
 def test_a_user_without_an_email_address_cannot_accept(login, owner, worklist, study):
     invite(owner, study, worklist, INVITED)
     nobody = UserFactory(username="no-address", email="", organisation=None)
-    response = login(nobody).post(link_in_last_email())
+    response = accept(login(nobody), link_in_last_email())
     assert response.status_code == 403
     assert_nothing_accepted(nobody, study)
 
@@ -71,7 +82,7 @@ def test_a_user_without_an_email_address_cannot_accept(login, owner, worklist, s
 def test_the_invited_address_matches_whatever_its_case_and_spaces(login, owner, worklist, study):
     invite(owner, study, worklist, INVITED)
     jane = UserFactory(username="jane", email=" Jane.Doe@NorthField.example ", organisation=None)
-    response = login(jane).post(link_in_last_email())
+    response = accept(login(jane), link_in_last_email())
     assert response.status_code == 302
     assert WorklistEntry.objects.filter(worklist__owner=jane, study=study).exists()
 
@@ -86,20 +97,20 @@ def test_an_account_of_an_organisation_without_partnership_cannot_accept(
     client = login(jane)
     url = link_in_last_email()
 
-    page = client.get(url)
+    page = client.get(open_invitation(client, url))
     body = page.content.decode()
     assert page.status_code == 403
     assert "This invitation cannot be accepted here" in body
     assert "St Elsewhere may not share studies with Northfield Clinic" in body
 
-    assert client.post(url).status_code == 403
+    assert accept(client, url).status_code == 403
     assert_nothing_accepted(jane, study)
     denied = AuditEvent.objects.get(action="invitation_accepted")
     assert denied.outcome == "denied" and denied.details["reason"] == "partnership"
 
     # Once an administrator allows it, the same link works.
     partnership(worklist.organisation, northfield)
-    assert client.post(url).status_code == 302
+    assert accept(client, url).status_code == 302
     assert WorklistEntry.objects.filter(worklist__owner=jane, study=study).exists()
 
 
@@ -108,7 +119,7 @@ def test_an_account_of_the_sharers_own_organisation_may_accept(
 ):
     invite(owner, study, worklist, INVITED)
     jane = UserFactory(username="jane", email=INVITED, organisation=organisation)
-    assert login(jane).post(link_in_last_email()).status_code == 302
+    assert accept(login(jane), link_in_last_email()).status_code == 302
     assert WorklistEntry.objects.filter(worklist__owner=jane, study=study).exists()
 
 
@@ -120,7 +131,7 @@ def test_an_account_of_an_inactive_organisation_cannot_accept(
     northfield.save()
     invite(owner, study, worklist, INVITED)
     jane = UserFactory(username="jane", email=INVITED, organisation=northfield)
-    response = login(jane).post(link_in_last_email())
+    response = accept(login(jane), link_in_last_email())
     assert response.status_code == 403 and "not active" in response.content.decode()
     assert_nothing_accepted(jane, study)
 
@@ -133,11 +144,11 @@ def test_invitations_from_a_deleted_sharer_are_open_only_outside_organisations(
     Invitation.objects.update(invited_by=None)  # the sharer's account was deleted
     jane = UserFactory(username="jane", email=INVITED, organisation=northfield)
     client = login(jane)
-    assert client.post(url).status_code == 403
+    assert accept(client, url).status_code == 403
     assert_nothing_accepted(jane, study)
     jane.organisation = None
     jane.save()
-    assert client.post(url).status_code == 302
+    assert accept(client, url).status_code == 302
 
 
 def test_other_pending_invitations_are_honoured_only_where_the_rule_allows(
@@ -156,7 +167,7 @@ def test_other_pending_invitations_are_honoured_only_where_the_rule_allows(
     invite(partnered, allowed_study, ally_worklist, INVITED)  # Ally -> Northfield: allowed
     jane = UserFactory(username="jane", email=INVITED, organisation=northfield)
 
-    assert login(jane).post(link_in_last_email()).status_code == 302
+    assert accept(login(jane), link_in_last_email()).status_code == 302
     in_worklist = set(
         WorklistEntry.objects.filter(worklist__owner=jane).values_list("study", flat=True)
     )
@@ -170,7 +181,9 @@ def test_log_out_from_the_refusal_page_returns_to_the_invitation(login, owner, w
     client = login(UserFactory(username="stranger"))
     response = client.post(reverse("accounts:logout"), {"next": url})
     assert response.status_code == 302 and response["Location"] == url
-    page = client.get(url)  # now anonymous: the invited person can register
+    page = client.get(
+        open_invitation(client, url)
+    )  # now anonymous: the invited person can register
     assert page.status_code == 200 and "Create your account" in page.content.decode()
 
 

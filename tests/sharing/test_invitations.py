@@ -4,7 +4,7 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -12,7 +12,8 @@ from sharing.invitations import make_token
 from sharing.models import Invitation
 from sharing.services import ShareTarget, study_share
 from studies.models import WorklistEntry
-from tests.factories import StudyFactory, UserFactory, add_to_worklist
+from tests.factories import PASSWORD, StudyFactory, UserFactory, add_to_worklist
+from tests.sharing.conftest import open_invitation
 
 pytestmark = pytest.mark.django_db
 
@@ -47,13 +48,14 @@ def test_invitation_end_to_end_register_and_land_on_the_personal_worklist(
     invite(owner, study, worklist)
     url = link_in_last_email()
 
-    page = client.get(url)
+    page_url = open_invitation(client, url)
+    page = client.get(page_url)
     assert page.status_code == 200
     body = page.content.decode()
     assert "Create your account" in body and "new.doc@clinic.example" in body
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert url not in body  # the token stays in the link, out of the page and its referrers
 
-    response = register(client, url)
+    response = register(client, page_url)
     user = get_user_model().objects.get(email="new.doc@clinic.example")
     assert user.organisation is None and user.get_full_name() == "Nia Okafor"
     assert user.password.startswith("argon2")
@@ -85,7 +87,7 @@ def test_every_pending_invitation_to_the_address_is_honoured_at_once(
     invite(owner, second, worklist, "multi@clinic.example")
     invite(owner, third, worklist, "multi@clinic.example")
     assert len(mail.outbox) == 3
-    register(client, link_in_last_email())
+    register(client, open_invitation(client, link_in_last_email()))
     user = get_user_model().objects.get(email="multi@clinic.example")
     in_worklist = set(
         WorklistEntry.objects.filter(worklist__owner=user).values_list("study", flat=True)
@@ -102,12 +104,13 @@ def test_a_signed_in_user_with_the_invited_address_accepts_after_a_get_that_chan
     # An account opened some other way meanwhile, with the address in another case.
     existing = UserFactory(username="existing", email="Someone@Clinic.example", organisation=None)
     client = login(existing)
-    page = client.get(url)
+    page_url = open_invitation(client, url)
+    page = client.get(page_url)
     assert page.status_code == 200 and "Add it to my personal worklist" in page.content.decode()
     assert not WorklistEntry.objects.filter(
         worklist__owner=existing
     ).exists()  # a GET changes nothing
-    response = client.post(url)
+    response = client.post(page_url)
     assert response.status_code == 302
     assert WorklistEntry.objects.filter(worklist__owner=existing, study=study).exists()
     assert client.get(url).status_code == 410
@@ -120,23 +123,27 @@ def test_a_user_whose_address_was_invited_gets_all_its_invitations(login, owner,
     invite(owner, second, worklist, "late@clinic.example")
     # They opened an account some other way meanwhile, then follow the link.
     user = UserFactory(username="late", email="late@clinic.example", organisation=None)
-    login(user).post(link_in_last_email())
+    client = login(user)
+    client.post(open_invitation(client, link_in_last_email()))
     assert WorklistEntry.objects.filter(worklist__owner=user).count() == 2
 
 
 def test_anonymous_with_an_existing_account_is_asked_to_log_in(client, owner, worklist, study):
     invite(owner, study, worklist, "someone@clinic.example")
-    UserFactory(username="someone", email="someone@clinic.example")
-    url = link_in_last_email()
+    UserFactory(username="someone", email="someone@clinic.example", organisation=None)
+    url = open_invitation(client, link_in_last_email())
     body = client.get(url).content.decode()
     assert "Log in to accept" in body and f"next={quote(url)}" in body
     assert register(client, url).status_code == 200  # the login page again, no account made
+    # After logging in, the page they come back to accepts it (the session kept it).
+    assert client.login(username="someone", password=PASSWORD)
+    assert "Add it to my personal worklist" in client.get(url).content.decode()
     assert get_user_model().objects.filter(email="someone@clinic.example").count() == 1
 
 
 def test_registration_errors_are_shown_and_nothing_is_created(client, owner, worklist, study):
     invite(owner, study, worklist)
-    url = link_in_last_email()
+    url = open_invitation(client, link_in_last_email())
     response = register(client, url, password2="something-else-42")
     assert response.status_code == 400 and "The two passwords differ." in response.content.decode()
     response = register(client, url, password1="password", password2="password")
@@ -180,7 +187,11 @@ def test_tampered_link_is_a_clear_400(client, owner, worklist, study):
     assert response.status_code == 400
     assert "This invitation link is not valid" in response.content.decode()
     assert client.get("/sharing/invite/garbage/").status_code == 400
-    assert register(client, tampered).status_code == 400
+    # The tampered link put nothing in the session: the page has no invitation to fill in.
+    response = register(client, reverse("sharing:invitation_page"))
+    assert response.status_code == 400 and "Open the invitation link again" in (
+        response.content.decode()
+    )
     assert not get_user_model().objects.filter(email="new.doc@clinic.example").exists()
 
 
@@ -196,6 +207,36 @@ def test_signed_link_to_a_missing_invitation_is_404(client):
 def test_wrong_method_on_the_link_is_405(client, owner, worklist, study):
     invite(owner, study, worklist)
     assert client.put(link_in_last_email()).status_code == 405
+    assert client.post(link_in_last_email()).status_code == 405  # forms post to the page
+    assert client.put(reverse("sharing:invitation_page")).status_code == 405
+
+
+def test_the_forms_pass_csrf_with_the_origin_a_browser_sends(owner, worklist, study):
+    """The page without the token keeps the site's referrer policy, so a browser posts its own
+    origin, which Django's CSRF check accepts along with the token."""
+    invite(owner, study, worklist)
+    browser = Client(enforce_csrf_checks=True)
+    page_url = open_invitation(browser, link_in_last_email())
+    page = browser.get(page_url)
+    assert page["Referrer-Policy"] == "same-origin"
+    data = {"first_name": "Nia", "last_name": "Okafor", "password1": STRONG, "password2": STRONG}
+    assert browser.post(page_url, data, HTTP_ORIGIN="http://testserver").status_code == 403
+    data["csrfmiddlewaretoken"] = page.context["csrf_token"]
+    assert browser.post(page_url, data, HTTP_ORIGIN="https://evil.example").status_code == 403
+    response = browser.post(page_url, data, HTTP_ORIGIN="http://testserver")
+    assert response.status_code == 302
+    assert get_user_model().objects.filter(email="new.doc@clinic.example").exists()
+
+
+def test_an_invitation_withdrawn_after_the_link_was_opened_is_refused(
+    client, owner, worklist, study
+):
+    invitation = invite(owner, study, worklist)
+    page_url = open_invitation(client, link_in_last_email())
+    Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.REVOKED)
+    response = register(client, page_url)
+    assert response.status_code == 410 and "withdrew" in response.content.decode()
+    assert not get_user_model().objects.filter(email="new.doc@clinic.example").exists()
 
 
 # --- revocation -------------------------------------------------------------------------------
@@ -255,7 +296,7 @@ def test_revoke_next_must_be_local(login, owner, worklist, study):
 
 def test_invited_user_without_organisation_sees_only_their_worklist(client, owner, worklist, study):
     invite(owner, study, worklist)
-    register(client, link_in_last_email())
+    register(client, open_invitation(client, link_in_last_email()))
     user = get_user_model().objects.get(email="new.doc@clinic.example")
     assert client.get(reverse("worklists:detail", args=[worklist.public_id])).status_code == 404
     client.logout()

@@ -13,7 +13,9 @@ from audit.models import AuditEvent
 from guestlinks.models import GuestLink
 from sharing.models import Share
 from sharing.services import ShareTarget, study_share
+from tests.adminforms import admin_form_data
 from tests.factories import UserFactory, add_to_worklist
+from tests.sharing.conftest import open_invitation
 from worklists.models import Membership
 from worklists.selectors import worklist_permissions
 from worklists.services import INVITED_ROLE_NAME, OWNER_ROLE_NAME
@@ -44,7 +46,7 @@ def invited(client, owner, worklist, study):
         )
     path = re.search(r"https?://[^/\s]+(/sharing/invite/[^\s]+/)", mail.outbox[-1].body).group(1)
     data = {"first_name": "Nia", "last_name": "Okafor", "password1": STRONG, "password2": STRONG}
-    assert client.post(path, data).status_code == 302
+    assert client.post(open_invitation(client, path), data).status_code == 302
     return get_user_model().objects.get(email="new.doc@clinic.example")
 
 
@@ -94,24 +96,7 @@ def admin_client(client, invited):
 def admin_change(admin_client, user, **changes):
     """Save the user's admin change form with `changes`, as an administrator would."""
     url = reverse("admin:accounts_user_change", args=[user.pk])
-    page = admin_client.get(url)
-    form = page.context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        if field.disabled:
-            continue
-        value = form.initial.get(name, field.initial)
-        value = field.prepare_value(value) if value is not None else ""
-        if isinstance(value, bool):
-            if value:
-                data[name] = "on"
-            continue
-        if name in ("last_login", "date_joined"):
-            data[f"{name}_0"], data[f"{name}_1"] = (
-                (str(value)[:10], str(value)[11:19]) if value else ("", "")
-            )
-            continue
-        data[name] = value
+    data = admin_form_data(admin_client.get(url))
     data.update(changes)
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors

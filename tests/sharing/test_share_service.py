@@ -7,6 +7,7 @@ from django.test import TestCase
 from audit.models import AuditEvent
 from notifications.models import OutboundMessage
 from sharing.models import Invitation, Share
+from sharing.selectors import organisation_physicians
 from sharing.services import Outcome, ShareTarget, studies_share, study_share
 from studies.models import WorklistEntry
 from tests.factories import (
@@ -276,3 +277,24 @@ def test_several_studies_and_targets_at_once(owner, worklist, study, cardiology,
     assert [o.status for o in results[study]] == ["shared", "shared"]
     assert [o.status for o in results[second]] == ["already_there", "shared"]
     assert OutboundMessage.objects.count() == 3  # one per new share: cardio, then Ada twice
+
+
+def test_physicians_are_the_organisations_clinicians_not_staff_only_accounts(
+    owner, worklist, study, colleague, organisation
+):
+    """An administrator's account (staff, a member of none of the organisation's worklists) is
+    not a physician to share to; a staff member who also works in a worklist is; so is a
+    clinician of the organisation without memberships yet. Inactive accounts are not."""
+    admin_only = UserFactory(username="admin-only", organisation=organisation, is_staff=True)
+    staff_clinician = UserFactory(username="staff-doc", organisation=organisation, is_staff=True)
+    grant(staff_clinician, worklist, "view_studies")
+    gone = UserFactory(username="gone", organisation=organisation, is_active=False)
+    physicians = set(organisation_physicians(owner))
+    assert physicians == {colleague, staff_clinician}
+    assert owner not in physicians and admin_only not in physicians and gone not in physicians
+
+    # A crafted POST cannot reach the account the dialog does not offer.
+    [outcome] = share(owner, study, worklist, T("physician", admin_only.public_id))
+    assert outcome.status == Outcome.REFUSED
+    assert outcome.reason == "No such physician in your organisation."
+    assert not WorklistEntry.objects.filter(worklist__owner=admin_only).exists()

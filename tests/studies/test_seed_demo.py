@@ -1,6 +1,7 @@
 """python manage.py seed_demo: the demo logins, worklists, roles and studies; idempotent."""
 
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.management import call_command
 
 from accounts.models import Organisation, Partnership
 from audit.models import AuditEvent
+from studies.management.commands.seed_demo import LOGINS
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.selectors import study_priors
 from tests.studies.ingest_helpers import stored_files
@@ -104,3 +106,19 @@ def test_studies_with_priors_birth_dates_and_both_modalities(seeded):
         WorklistEntry.objects.filter(worklist__in=worklists_for_user(demo, "view_studies")).count()
         == 11
     )
+
+
+def test_the_run_banner_and_the_readme_name_every_demo_login(seeded, settings):
+    """`make run` prints demo_banner: every user the seed made, with what they can do."""
+    settings.SITE_URL = "http://127.0.0.1:33575"
+    out = StringIO()
+    call_command("demo_banner", url="http://127.0.0.1:33575/", stdout=out)
+    banner = out.getvalue()
+    assert "Cimar Share on http://127.0.0.1:33575/" in banner
+    assert "Links in emails and SMS start with http://127.0.0.1:33575/" in banner
+    usernames = set(get_user_model().objects.values_list("username", flat=True))
+    assert usernames == {username for username, _ in LOGINS}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for username, what in LOGINS:
+        assert what and f"    {username}" in banner and what in banner, username
+        assert f"| `{username}` |" in readme, username

@@ -62,17 +62,36 @@ class DemoUser:
     organisation: str
     grants: tuple[tuple[WorklistKey, str], ...] = ()  # (worklist, role)
     superuser: bool = False
+    can: str = ""  # what this login is for, printed by seed_demo and demo_banner
 
 
 USERS = [
     DemoUser(
-        "demo", "Dr", "Alex", "Morgan", DEMO_ORGANISATION, tuple((w, FULL) for w in DEMO_WORKLISTS)
+        "demo",
+        "Dr",
+        "Alex",
+        "Morgan",
+        DEMO_ORGANISATION,
+        tuple((w, FULL) for w in DEMO_WORKLISTS),
+        can="every permission on the demo hospital's worklists",
     ),
     DemoUser(
-        "viewer", "", "Sam", "Patel", DEMO_ORGANISATION, tuple((w, VIEWER) for w in DEMO_WORKLISTS)
+        "viewer",
+        "",
+        "Sam",
+        "Patel",
+        DEMO_ORGANISATION,
+        tuple((w, VIEWER) for w in DEMO_WORKLISTS),
+        can="view and search only, on the same worklists",
     ),
     DemoUser(
-        "drsmith", "Dr", "Jane", "Smith", DEMO_ORGANISATION, ((NEURO_MDT, FULL), (ORG_DEMO, FULL))
+        "drsmith",
+        "Dr",
+        "Jane",
+        "Smith",
+        DEMO_ORGANISATION,
+        ((NEURO_MDT, FULL), (ORG_DEMO, FULL)),
+        can="a second clinician (Neuro MDT and the hospital inbox) to share with",
     ),
     DemoUser(
         "radiographer",
@@ -81,6 +100,7 @@ USERS = [
         "Evans",
         DEMO_ORGANISATION,
         ((RADIOLOGY, RADIOGRAPHER), (EMERGENCY, RADIOGRAPHER)),
+        can="view, search and upload on Radiology and Emergency Department",
     ),
     DemoUser(
         "partner",
@@ -89,17 +109,20 @@ USERS = [
         "Shah",
         PARTNER_ORGANISATION,
         tuple((w, FULL) for w in PARTNER_WORKLISTS),
+        can="every permission at Northfield Clinic, the partner organisation",
     ),
-    DemoUser("admin", "", "Robin", "Clarke", DEMO_ORGANISATION, superuser=True),
+    DemoUser(
+        "admin",
+        "",
+        "Robin",
+        "Clarke",
+        DEMO_ORGANISATION,
+        superuser=True,
+        can="Django admin at /admin/ (organisations, worklists, roles, memberships, audit)",
+    ),
 ]
-LOGINS = [
-    ("demo", "every permission on the demo hospital's worklists"),
-    ("viewer", "view and search only"),
-    ("drsmith", "a second clinician to share with"),
-    ("radiographer", "view and upload on Radiology and Emergency Department"),
-    ("partner", "Northfield Clinic, the partner organisation"),
-    ("admin", "Django admin at /admin/"),
-]
+# What `make run` prints and the README's table lists: one line per demo user, from USERS.
+LOGINS = [(user.username, user.can) for user in USERS]
 
 
 @dataclass(frozen=True)
