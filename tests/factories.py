@@ -1,10 +1,12 @@
 """factory_boy factories and small builders shared by every test module."""
 
 import datetime
+import functools
 import hashlib
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 
 from accounts.models import Organisation, Partnership
 from studies.models import Instance, Series, Study, WorklistEntry
@@ -12,6 +14,13 @@ from worklists import services as worklist_services
 from worklists.models import PRODUCT_PERMISSION_CODENAMES, Role, Worklist, product_permissions
 
 PASSWORD = "correct-horse-battery"
+
+
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per run: an Argon2 hash at its real cost is most of the time a test
+    user takes to make, and logging in still checks it the real way."""
+    return make_password(PASSWORD)
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -34,7 +43,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     organisation = factory.SubFactory(OrganisationFactory)
-    password = factory.django.Password(PASSWORD)
+    password = factory.LazyFunction(password_hash)  # PASSWORD, already hashed
 
 
 class WorklistFactory(factory.django.DjangoModelFactory):

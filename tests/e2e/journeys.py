@@ -2,20 +2,16 @@
 recipient reads it, and assertions about what a person sees."""
 
 import datetime
-import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import factory
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.core import mail
 from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import (
-    PASSWORD,
     OrganisationFactory,
     StudyFactory,
     UserFactory,
@@ -64,13 +60,6 @@ class Clinic:
     recipients: dict = field(default_factory=dict)
 
 
-@functools.cache
-def password_hash() -> str:
-    """PASSWORD hashed once per run: each Argon2 hash costs half a second on a busy machine, and
-    logging in still checks it the real way."""
-    return make_password(PASSWORD)
-
-
 def build_clinic(*, recipients=True):  # type: ignore[no-untyped-def]
     """The Clinic, made through the factories and the membership service."""
     home = OrganisationFactory(name="St Elsewhere")
@@ -92,7 +81,6 @@ def build_clinic(*, recipients=True):  # type: ignore[no-untyped-def]
             last_name=last,
             organisation=organisation,
             email=f"{username}@example.org",
-            password=factory.Transformer.Force(password_hash()),  # already hashed
             **extra,
         )
 

@@ -204,10 +204,6 @@ def test_an_expired_link(person, site, small_clinic, step):
 
 
 @PHONE
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 4: after the link is deleted the viewer shows the error page's raw HTML",
-)
 def test_a_link_deleted_while_the_recipient_is_viewing(person, site, small_clinic, step):
     clinic = small_clinic
     url = send_link(clinic, "guest@example.net")
@@ -267,10 +263,6 @@ def test_the_view_notification_in_the_outbox(person, site, small_clinic, step):
 
 
 @PHONE
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 5: on a phone, with priors, the image gets a fraction of the screen",
-)
 def test_on_a_phone_the_image_gets_most_of_the_screen(person, site, small_clinic):
     url = send_link(small_clinic, "guest@example.net", include_priors=True)
     guest = person("guest")

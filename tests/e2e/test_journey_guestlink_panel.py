@@ -156,11 +156,6 @@ def test_create_a_guest_link_with_every_option_then_delete_it(person, site, smal
     step("deleted", clinician)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 3: after a form error the typed password is dropped and the link is "
-    "created without one",
-)
 @pytest.mark.parametrize("device", ["desktop"], indirect=True)
 def test_a_form_error_never_loses_the_password(person, site, small_clinic, step):
     clinician = open_the_study(person, site, small_clinic)
@@ -194,14 +189,7 @@ def test_a_form_error_never_loses_the_password(person, site, small_clinic, step)
     "device",
     [
         "desktop",
-        pytest.param(
-            "phone",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 9 item 6: on a phone, with several links, the 'Guest links' button "
-                "scrolls past the panel's heading",
-            ),
-        ),
+        "phone",
     ],
     indirect=True,
 )
@@ -222,10 +210,6 @@ def test_the_guest_links_button_shows_the_panel_heading_with_several_links(
     expect(panel.get_by_role("button", name="New guest link")).to_be_in_viewport()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 7: worklist rows have no study-link icon opening the guest-link panel",
-)
 def test_the_study_link_icon_in_the_worklist_opens_the_guest_link_panel(person, site, small_clinic):
     clinic = small_clinic
     clinician = person("clinician")

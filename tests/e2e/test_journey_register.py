@@ -64,10 +64,6 @@ def submit(page, button_name):
     return response
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 1: the invitation form posts Origin: null and gets 403 CSRF failed",
-)
 def test_email_share_to_an_unknown_address_then_register_from_the_email(
     person, site, small_clinic, step
 ):
@@ -95,10 +91,6 @@ def test_email_share_to_an_unknown_address_then_register_from_the_email(
     expect_worklist(newcomer, "Sam Rivera (personal)", clinic.study)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 1: the invitation form posts Origin: null and gets 403 CSRF failed",
-)
 @pytest.mark.parametrize("device", ["desktop"], indirect=True)
 def test_an_existing_user_adds_an_invitation_to_their_personal_worklist(person, site, clinic, step):
     link = share_by_email(person, site, clinic, step, "ada.home@example.net")

@@ -85,10 +85,6 @@ def test_share_through_each_channel_and_every_recipient_finds_the_study(person, 
         recipient.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 7: the study page has no 'Actions' menu with 'Share' yet",
-)
 def test_share_from_the_study_pages_actions_menu(person, site, clinic, step):
     study = clinic.study
     clinician = person("clinician")
