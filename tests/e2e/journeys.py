@@ -205,6 +205,11 @@ def study_row(page: Page, study: Any) -> Locator:
 
 def find_study(page: Page, query: str, study: Any, *, count: str) -> None:
     """Search the worklist (for a patient's name, say) and see the study among `count`."""
+    filters = page.locator("details.filters")
+    toggle = filters.locator("> summary")
+    # A phone folds the filters away while none is set: open them, as a person would.
+    if toggle.is_visible() and filters.get_attribute("open") is None:
+        toggle.click()
     page.get_by_role("searchbox", name="Search").fill(query)
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator(".result-count")).to_have_text(count)

@@ -67,7 +67,13 @@ def test_an_existing_user_logs_in_and_adds_it_to_their_worklist(
 ):
     link = invite_by_email(owner, worklist, study, "late@clinic.example")
     # They opened an account some other way after the invitation went out.
-    UserFactory(username="late", email="late@clinic.example", first_name="Lee", last_name="Tate")
+    UserFactory(
+        username="late",
+        email="late@clinic.example",
+        first_name="Lee",
+        last_name="Tate",
+        organisation=owner.organisation,  # a colleague: the partnership rule allows it
+    )
 
     page = new_page(**DEVICES[device])
     page.goto(link)

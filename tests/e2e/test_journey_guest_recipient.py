@@ -98,6 +98,8 @@ def test_a_password_link_with_priors(person, site, small_clinic, step):
     guest.keyboard.press("End")
     expect(guest.locator("#overlay-series")).to_contain_text("Slice 12/12")
     expect_image_loaded(guest.locator("#viewer-image"))
+    if guest.viewport_size["width"] < 900:  # on a phone, series and priors are in a drawer
+        guest.get_by_role("button", name="Series & priors").click()
     priors = guest.locator("#viewer-priors")
     expect(priors).to_contain_text("Studies of this patient (2)")
     priors.get_by_role("button", name="Prior: 03/02/2024").click()
