@@ -47,14 +47,11 @@ def guest_attempt_exceeded(*, address: str, digest: str, opens_nothing: bool) ->
             ),
             (RateLimit("link", settings.GUESTLINK_RATE_LIMIT_PER_LINK, window), digest),
         ]
+    now = timezone.now()
     for rate, identity in checks:
         if not rate.limit:
             continue
-        hits = hit(rate, identity)
+        hits = hit(rate, identity, now=now)
         if hits > rate.limit:
-            now = int(timezone.now().timestamp())
-            return Limited(
-                retry_after=rate.window_seconds - now % rate.window_seconds,
-                first=hits == rate.limit + 1,
-            )
+            return Limited(retry_after=rate.retry_after(now), first=hits == rate.limit + 1)
     return None
