@@ -80,7 +80,7 @@ def in_child(call: Callable[[], Any]) -> dict[str, Any]:
 
 
 def _write_largest(path: Path, *, window: bool) -> None:
-    from tests.studies.dicom_files import dataset, write
+    from testkit.dicom_files import dataset, write
 
     side = np.arange(10_000, dtype=np.uint16)
     pixels = (side[:, None] + side[None, :]) % 4096
@@ -99,12 +99,12 @@ def _render(path: Path, params: Any, limits: Any) -> int:
 def measure() -> dict[str, dict[str, Any]]:
     from django.conf import settings
 
+    from dicomweb.frames import VIEWER_MAX_SIZE
     from studies import rendering
     from studies.dicom import parse_dicom
-    from studies.frames import VIEWER_MAX_SIZE
     from studies.rendering import RenderParams
     from studies.services import ingest_file_count
-    from tests.studies import bombs
+    from testkit import bombs
 
     limits = rendering.Limits(
         max_pixels=settings.DICOM_MAX_PIXELS,

@@ -183,7 +183,7 @@ import pydicom
 from pydicom.uid import generate_uid
 from accounts.models import Organisation, User
 from studies.models import Instance, Series, Study, WorklistEntry
-from studies.tasks import prerender_study
+from dicomweb.tasks import prerender_study
 from worklists.models import Role, Worklist, product_permissions
 from worklists import services
 
@@ -420,7 +420,7 @@ def sequential(server: Server, name: str, accept: str, count: int = 60) -> float
 def viewer_first_image(server: Server) -> float | None:
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS
+    from testkit.chromium import CHROMIUM, CHROMIUM_ARGS
 
     if not os.path.exists(CHROMIUM):
         return None

@@ -103,8 +103,10 @@ INSTALLED_APPS = [
     "accounts",
     "worklists",
     "studies",
+    "dicomweb",
     "sharing",
     "guestlinks",
+    "demo",
     "notifications",
 ]
 
@@ -346,7 +348,7 @@ FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")
 FRAME_CACHE_MAX_BYTES = int(os.environ.get("FRAME_CACHE_MAX_BYTES", str(2 * 1024**3)))
 FRAME_CACHE_TTL_SECONDS = int(os.environ.get("FRAME_CACHE_TTL_SECONDS", str(7 * 24 * 3600)))
 CELERY_BEAT_SCHEDULE["studies-prune-frame-cache"] = {
-    "task": "studies.tasks.prune_frame_cache",
+    "task": "dicomweb.tasks.prune_frame_cache",
     "schedule": timedelta(hours=1),
 }
 # Guest links (guestlinks app): guest sessions, attempt rate limits, SMS delivery.

@@ -12,7 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("accounts.urls")),
     path("studies/", include("studies.urls")),
     path("sharing/", include("sharing.urls")),
-    path("dicomweb/", include("studies.dicomweb_urls")),
+    path("dicomweb/", include("dicomweb.urls")),
     path("g/", include("guestlinks.urls")),
     path("", include("worklists.urls")),
 ]

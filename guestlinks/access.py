@@ -11,7 +11,7 @@ was last seen. It is re-checked on every request against the link itself, so del
 or expiring the link ends it at once; a used-up link keeps the sessions it already granted. It
 ends after GUEST_SESSION_IDLE_SECONDS without a request and never outlives the link's expiry.
 
-The viewer's image endpoints (`studies.frames`) ask `guest_study_ids(request)` on every
+The viewer's image endpoints (`dicomweb.frames`) ask `guest_study_ids(request)` on every
 request. When a session ends because its link was deleted, locked or expired, the session keeps
 a note of who shared the link (their name, never their email), so that every later image
 request can tell the guest plainly whom to ask for a new link (`guest_link_ended_message`).

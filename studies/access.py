@@ -1,5 +1,5 @@
 """The guest side of who may see a study; the clinician side is `worklists_for_user`, and
-`studies.frames` joins both on every image request."""
+`dicomweb.frames` joins both on every image request."""
 
 from django.http import HttpRequest
 

@@ -37,12 +37,12 @@ from django.http import HttpRequest
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from dicomweb.tasks import prerender_study
 from worklists.models import Worklist
 from worklists.selectors import user_has_worklist_perm
 
 from .dicom import DicomRejected, ParsedInstance, human_size, parse_dicom
 from .models import Instance, Series, Study, WorklistEntry
-from .tasks import prerender_study
 
 logger = logging.getLogger(__name__)
 

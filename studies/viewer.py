@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from .frames import VIEWER_MAX_SIZE
+from dicomweb.frames import VIEWER_MAX_SIZE
+
 from .models import Instance, Series, Study
 
 CT_PRESETS = [

@@ -3,13 +3,18 @@
 import datetime
 import functools
 import hashlib
+import io
 
 import factory
+import numpy as np
+import pydicom
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from pydicom.dataset import Dataset
 
 from accounts.models import Organisation, Partnership
 from studies.models import Instance, Series, Study, WorklistEntry
+from testkit.dicom_files import dataset, to_bytes
 from worklists import services as worklist_services
 from worklists.models import PRODUCT_PERMISSION_CODENAMES, Role, Worklist, product_permissions
 
@@ -123,3 +128,51 @@ def partnership(from_organisation: Organisation, to_organisation: Organisation) 
     return Partnership.objects.get_or_create(
         from_organisation=from_organisation, to_organisation=to_organisation
     )[0]
+
+
+def instance_for(ds: Dataset | bytes, *, series=None, study=None, **kwargs):  # type: ignore[no-untyped-def]
+    """An Instance row whose file (saved through the storage API) holds this data set."""
+    data = ds if isinstance(ds, bytes) else to_bytes(ds)
+    parsed = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    if series is None:
+        series = SeriesFactory(**({"study": study} if study is not None else {}))
+    return InstanceFactory(
+        series=series,
+        sop_instance_uid=kwargs.pop("sop_instance_uid", None) or str(parsed.SOPInstanceUID),
+        rows=parsed.get("Rows"),
+        columns=parsed.get("Columns"),
+        number_of_frames=int(parsed.get("NumberOfFrames", 1) or 1),
+        transfer_syntax_uid=str(parsed.file_meta.TransferSyntaxUID),
+        photometric_interpretation=str(parsed.get("PhotometricInterpretation", "")),
+        file__data=data,
+        file_size=len(data),
+        **kwargs,
+    )
+
+
+def ct_series(study, *, slices: int = 5, size: int = 64, number: int = 1, **series_kwargs):  # type: ignore[no-untyped-def]
+    """A CT series of `slices` single-frame instances (a disc that grows slice by slice)."""
+    series = SeriesFactory(
+        study=study,
+        modality="CT",
+        series_number=number,
+        number_of_instances=slices,
+        **series_kwargs,
+    )
+    yy, xx = np.mgrid[0:size, 0:size]
+    for k in range(slices):
+        radius = size * (0.15 + 0.3 * k / max(slices - 1, 1))
+        hu = np.where(np.hypot(yy - size / 2, xx - size / 2) < radius, 60, -1000)
+        hu = hu + ((xx + yy) % 7) * 40  # texture, so windows show differences
+        ds = dataset(
+            (hu + 1024).astype(np.int64),
+            bits_stored=12,
+            signed=True,
+            RescaleIntercept=-1024,
+            RescaleSlope=1,
+            WindowCenter=40,
+            WindowWidth=400,
+            InstanceNumber=k + 1,
+        )
+        instance_for(ds, series=series, instance_number=k + 1, window_center=40, window_width=400)
+    return series

@@ -17,10 +17,10 @@ from tests.factories import (
     UserFactory,
     WorklistFactory,
     add_to_worklist,
+    ct_series,
     grant,
     partnership,
 )
-from tests.studies.dicom_files import ct_series
 from worklists.models import Worklist
 from worklists.services import personal_worklist_ensure
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.chromium import CHROMIUM
+from testkit.chromium import CHROMIUM
 
 ROOT = Path(__file__).parents[2]
 

@@ -12,8 +12,7 @@ from playwright.sync_api import expect
 from guestlinks.models import GuestLink
 from tests.e2e.conftest import log_in
 from tests.e2e.test_viewer import LOADED
-from tests.factories import PASSWORD
-from tests.studies.dicom_files import ct_series
+from tests.factories import PASSWORD, ct_series
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

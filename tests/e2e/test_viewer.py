@@ -5,8 +5,7 @@ import pytest
 from django.urls import reverse
 
 from tests.e2e.conftest import log_in
-from tests.factories import PASSWORD, StudyFactory, add_to_worklist
-from tests.studies.dicom_files import ct_series
+from tests.factories import PASSWORD, StudyFactory, add_to_worklist, ct_series
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

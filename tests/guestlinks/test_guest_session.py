@@ -16,9 +16,8 @@ from audit.models import AuditEvent
 from guestlinks import services
 from guestlinks.access import SESSION_KEY, get_guest_session, guest_study_ids
 from guestlinks.models import GuestLink
-from tests.factories import InstanceFactory, SeriesFactory, StudyFactory, add_to_worklist
+from tests.factories import InstanceFactory, SeriesFactory, StudyFactory, add_to_worklist, ct_series
 from tests.guestlinks.conftest import open_link, viewer_url
-from tests.studies.dicom_files import ct_series
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Small DICOM files for the ingest tests, made with studies.synthetic."""
+"""Small DICOM files for the ingest tests, made with demo.synthetic."""
 
 import datetime
 import io
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pydicom
 
-from studies.synthetic import Patient, write_study
+from demo.synthetic import Patient, write_study
 
 PATIENT = Patient("Rivers^Ada", "RIV001", datetime.date(1961, 2, 3), "F")
 

@@ -17,12 +17,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from studies import frames
+from dicomweb import frames
 from studies.models import Instance
+from testkit import bombs
+from testkit.dicom_files import dataset, phantom, to_bytes
 from tests.bounded import GiB, MiB, bounded
-from tests.factories import InstanceFactory, SeriesFactory
-from tests.studies import bombs
-from tests.studies.dicom_files import dataset, instance_for, phantom, to_bytes
+from tests.factories import InstanceFactory, SeriesFactory, instance_for
 from tests.studies.ingest_helpers import stored_files
 
 pytestmark = pytest.mark.django_db

@@ -19,8 +19,8 @@ from pydicom.uid import (
 from studies import codestreams
 from studies.codestreams import NeedMore, Refused, check_frame, rle_decoded_length
 from studies.dicom import DicomRejected, parse_dicom
-from tests.studies import bombs
-from tests.studies.dicom_files import dataset, phantom, to_bytes
+from testkit import bombs
+from testkit.dicom_files import dataset, phantom, to_bytes
 
 
 def jpeg(pixels: np.ndarray) -> bytes:

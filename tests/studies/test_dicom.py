@@ -136,7 +136,7 @@ def test_unreadable_path(tmp_path):
 
 
 def test_synthetic_studies_are_deterministic_for_a_key(tmp_path):
-    from studies.synthetic import study_uid
+    from demo.synthetic import study_uid
 
     first = small_study(tmp_path / "a", key="same")
     second = small_study(tmp_path / "b", key="same")

@@ -10,10 +10,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 
 from audit.models import AuditEvent
+from demo.synthetic import write_study
 from studies import services
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.services import ingest_file_count, study_ingest, study_ingest_paths
-from studies.synthetic import write_study
 from tests.factories import UserFactory, WorklistFactory, grant
 from tests.studies.ingest_helpers import PATIENT, rewrite, small_study, stored_files, zip_bytes
 

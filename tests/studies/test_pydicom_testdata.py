@@ -34,7 +34,7 @@ from studies.dicom import parse_dicom
 from studies.models import Instance, Study
 from studies.rendering import RenderParams
 from studies.services import study_ingest
-from tests.studies.dicom_files import dataset, jpeg_baseline, phantom, to_bytes
+from testkit.dicom_files import dataset, jpeg_baseline, phantom, to_bytes
 from tests.studies.ingest_helpers import stored_files
 
 pytestmark = pytest.mark.django_db

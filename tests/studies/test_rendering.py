@@ -15,7 +15,7 @@ from pydicom.uid import (
 
 from studies import rendering
 from studies.rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
-from tests.studies.dicom_files import (
+from testkit.dicom_files import (
     bundled,
     close,
     dataset,

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from studies.viewer import render_viewer
-from tests.factories import StudyFactory, WorklistFactory, add_to_worklist, grant
-from tests.studies.dicom_files import ct_series
+from tests.factories import StudyFactory, WorklistFactory, add_to_worklist, ct_series, grant
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Small DICOM files for rendering tests: numpy arrays -> pydicom data sets -> bytes or rows.
+"""Small DICOM files for tests and benchmarks: numpy arrays -> pydicom data sets -> bytes.
 
 Also an independent reference for the display pipeline (the PS3.3 formulas written piecewise,
 exactly as in the standard), so tests compare rendered pixels with an expectation that does not
@@ -22,8 +22,6 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     generate_uid,
 )
-
-from tests.factories import InstanceFactory, SeriesFactory
 
 TEST_FILES = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
 
@@ -110,26 +108,6 @@ def write(ds: Dataset, path) -> str:  # type: ignore[no-untyped-def]
     return str(path)
 
 
-def instance_for(ds: Dataset | bytes, *, series=None, study=None, **kwargs):  # type: ignore[no-untyped-def]
-    """An Instance row whose file (saved through the storage API) holds this data set."""
-    data = ds if isinstance(ds, bytes) else to_bytes(ds)
-    parsed = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    if series is None:
-        series = SeriesFactory(**({"study": study} if study is not None else {}))
-    return InstanceFactory(
-        series=series,
-        sop_instance_uid=kwargs.pop("sop_instance_uid", None) or str(parsed.SOPInstanceUID),
-        rows=parsed.get("Rows"),
-        columns=parsed.get("Columns"),
-        number_of_frames=int(parsed.get("NumberOfFrames", 1) or 1),
-        transfer_syntax_uid=str(parsed.file_meta.TransferSyntaxUID),
-        photometric_interpretation=str(parsed.get("PhotometricInterpretation", "")),
-        file__data=data,
-        file_size=len(data),
-        **kwargs,
-    )
-
-
 # --- An independent reference for the display pipeline -------------------------------------
 
 
@@ -171,31 +149,3 @@ def close(actual: np.ndarray, expected: np.ndarray, tolerance: int = 1) -> bool:
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     difference = np.abs(actual.astype(np.int64) - expected.astype(np.int64))
     return int(difference.max()) <= tolerance
-
-
-def ct_series(study, *, slices: int = 5, size: int = 64, number: int = 1, **series_kwargs):  # type: ignore[no-untyped-def]
-    """A CT series of `slices` single-frame instances (a disc that grows slice by slice)."""
-    series = SeriesFactory(
-        study=study,
-        modality="CT",
-        series_number=number,
-        number_of_instances=slices,
-        **series_kwargs,
-    )
-    yy, xx = np.mgrid[0:size, 0:size]
-    for k in range(slices):
-        radius = size * (0.15 + 0.3 * k / max(slices - 1, 1))
-        hu = np.where(np.hypot(yy - size / 2, xx - size / 2) < radius, 60, -1000)
-        hu = hu + ((xx + yy) % 7) * 40  # texture, so windows show differences
-        ds = dataset(
-            (hu + 1024).astype(np.int64),
-            bits_stored=12,
-            signed=True,
-            RescaleIntercept=-1024,
-            RescaleSlope=1,
-            WindowCenter=40,
-            WindowWidth=400,
-            InstanceNumber=k + 1,
-        )
-        instance_for(ds, series=series, instance_number=k + 1, window_center=40, window_width=400)
-    return series

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from studies import frames, rendering
+from dicomweb import frames
+from studies import rendering
 from studies.rendering import RenderParams
+from testkit.dicom_files import dataset, phantom, write
 from tests.bounded import GiB, MiB, bounded
-from tests.studies.dicom_files import dataset, instance_for, phantom, write
+from tests.factories import instance_for
 
 LARGEST = 10_000  # 10000 x 10000 = DICOM_MAX_PIXELS by default
 

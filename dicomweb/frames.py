@@ -20,14 +20,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
+from studies import rendering
+from studies.access import guest_link_ended_message, guest_study_ids
+from studies.models import Instance, Series, Study, WorklistEntry
+from studies.rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
 from worklists.models import Worklist
 from worklists.selectors import worklists_for_user
 
-from . import rendering
-from .access import guest_link_ended_message, guest_study_ids
 from .framecache import cache_key, frame_cache
-from .models import Instance, Series, Study, WorklistEntry
-from .rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from accounts.models import Organisation, Partnership
 from audit.models import AuditEvent
-from studies.management.commands.seed_demo import LOGINS
+from demo.management.commands.seed_demo import LOGINS
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.selectors import study_priors
 from tests.studies.ingest_helpers import stored_files

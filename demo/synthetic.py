@@ -1,6 +1,6 @@
 """Synthetic but realistic DICOM studies for the demo and for tests (pydicom + numpy, no ORM).
 
-    from studies.synthetic import Patient, write_study
+    from demo.synthetic import Patient, write_study
     paths = write_study(tmp_path, patient=Patient("Doe^Jane", "P001", date(1970, 5, 17), "F"),
                         study_date=date(2024, 3, 1), modality="CT", kind="chest",
                         series_count=2, slices=30, size=256)

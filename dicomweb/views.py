@@ -25,9 +25,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from pydicom.dataset import Dataset
 
-from . import frames, limits
-from .models import Instance
-from .rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
+from studies import limits
+from studies.models import Instance
+from studies.rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
+
+from . import frames
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Protocol
 from django.conf import settings
 from django.core.cache import caches
 
-from .rendering import RenderParams
+from studies.rendering import RenderParams
 
 KEY_VERSION = "1"
 PRUNE_EVERY = 1000  # on average, one write in this many prunes the file cache

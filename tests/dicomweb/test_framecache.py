@@ -1,6 +1,6 @@
 """The file-backed frame cache: atomic writes, directories made only when first needed."""
 
-from studies.framecache import FileFrameCache
+from dicomweb.framecache import FileFrameCache
 
 
 def test_set_and_get_create_directories_on_first_use_and_leave_no_temporary_files(tmp_path):
@@ -24,7 +24,7 @@ def test_set_and_get_create_directories_on_first_use_and_leave_no_temporary_file
 def test_prune_removes_the_oldest_entries_down_below_the_bound(tmp_path):
     import os
 
-    from studies.framecache import FileFrameCache
+    from dicomweb.framecache import FileFrameCache
 
     cache = FileFrameCache(tmp_path / "render-cache")
     keys = [f"{n:02x}" + "a" * 38 for n in range(10)]
@@ -44,7 +44,7 @@ def test_prune_removes_the_oldest_entries_down_below_the_bound(tmp_path):
 
 
 def test_prune_leaves_a_cache_within_its_bound_alone(tmp_path):
-    from studies.framecache import FileFrameCache
+    from dicomweb.framecache import FileFrameCache
 
     cache = FileFrameCache(tmp_path / "render-cache")
     cache.set("ab" + "c" * 38, b"x" * 100)
@@ -53,8 +53,8 @@ def test_prune_leaves_a_cache_within_its_bound_alone(tmp_path):
 
 
 def test_the_beat_task_prunes_to_the_configured_bound(settings, tmp_path):
-    from studies.framecache import FileFrameCache
-    from studies.tasks import prune_frame_cache
+    from dicomweb.framecache import FileFrameCache
+    from dicomweb.tasks import prune_frame_cache
 
     settings.FRAME_CACHE_DIR = str(tmp_path / "render-cache")
     settings.FRAME_CACHE_MAX_BYTES = 2500

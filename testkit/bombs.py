@@ -23,7 +23,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from tests.studies.dicom_files import dataset, phantom, to_bytes
+from testkit.dicom_files import dataset, phantom, to_bytes
 
 HUGE = 20000  # what the codestream inside claims, in a file that says 64 x 64
 

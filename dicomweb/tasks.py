@@ -3,8 +3,9 @@
 from celery import shared_task
 from django.conf import settings
 
+from studies.models import Study
+
 from . import framecache, frames
-from .models import Study
 
 
 @shared_task(soft_time_limit=1800, time_limit=1900)

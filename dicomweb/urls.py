@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from . import dicomweb
+from . import views as dicomweb
 
 
 class UIDConverter:

@@ -4,17 +4,16 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
+from dicomweb.tasks import prerender_study
 from studies import rendering
-from studies.tasks import prerender_study
-from tests.factories import SeriesFactory, StudyFactory, WorklistFactory, add_to_worklist, grant
-from tests.studies.dicom_files import (
-    close,
-    dataset,
-    decoded,
+from testkit.dicom_files import close, dataset, decoded, phantom, reference_window, to_bytes
+from tests.factories import (
+    SeriesFactory,
+    StudyFactory,
+    WorklistFactory,
+    add_to_worklist,
+    grant,
     instance_for,
-    phantom,
-    reference_window,
-    to_bytes,
 )
 
 pytestmark = pytest.mark.django_db
@@ -355,7 +354,7 @@ def test_fast_access_check_agrees_with_worklists_for_user(rf, study, worklist, o
     from django.http import Http404
     from guardian.shortcuts import assign_perm
 
-    from studies.frames import get_instance_for_request
+    from dicomweb.frames import get_instance_for_request
     from tests.factories import UserFactory
     from worklists.selectors import worklists_for_user
 

@@ -1,7 +1,7 @@
 """python manage.py seed_demo: the demo organisations, worklists, roles, users and studies.
 
 Idempotent: what exists is left alone, so a second run changes nothing and takes a moment.
-The studies are synthetic (studies.synthetic) and go in through the ingest service.
+The studies are synthetic (demo.synthetic) and go in through the ingest service.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import Organisation, Partnership
+from demo.synthetic import Patient, study_uid, write_study
 from studies.models import Study, WorklistEntry
 from studies.services import study_ingest_paths
-from studies.synthetic import Patient, study_uid, write_study
 from worklists.models import (
     PRODUCT_PERMISSION_CODENAMES,
     Membership,

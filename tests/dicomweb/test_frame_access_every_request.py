@@ -7,8 +7,8 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from studies.models import WorklistEntry
-from tests.factories import SeriesFactory
-from tests.studies.dicom_files import dataset, instance_for, phantom
+from testkit.dicom_files import dataset, phantom
+from tests.factories import SeriesFactory, instance_for
 from worklists import services
 from worklists.models import Membership
 
