@@ -14,7 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("sharing/", include("sharing.urls")),
     path("dicomweb/", include("dicomweb.urls")),
     path("g/", include("guestlinks.urls")),
-    path("", include("worklists.urls")),
+    path("", include("studies.worklist_urls")),
 ]
 
 # Media (DICOM files, rendered frames) is never served directly, not even in development:

@@ -1,3 +1,5 @@
+"""The worklist pages: the studies a worklist holds (they live with the studies they list)."""
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -5,11 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from studies.selectors import worklist_entries
+from worklists.access import get_worklist_for_user
+from worklists.selectors import worklist_permissions, worklists_for_user
 
-from .access import get_worklist_for_user
-from .forms import StudySearchForm
-from .selectors import worklist_permissions, worklists_for_user
+from .selectors import worklist_entries
+from .worklist_forms import StudySearchForm
 
 PAGE_SIZE = 25
 

@@ -1,6 +1,6 @@
 from django import forms
 
-from studies.selectors import SORTS
+from .selectors import SORTS
 
 MODALITIES = ["CT", "MR", "CR", "DX", "US", "MG", "NM", "PT", "XA", "RF", "OT"]
 

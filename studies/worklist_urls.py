@@ -1,7 +1,8 @@
 from django.urls import path
 
-from . import views
+from . import worklist_views as views
 
+# The worklist pages keep their names (worklists:home, worklists:detail) and paths.
 app_name = "worklists"
 
 urlpatterns = [
