@@ -24,6 +24,7 @@ from studies import rendering
 from studies.access import guest_link_ended_message, guest_study_ids
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
+from studies.viewer import VIEWER_MAX_SIZE
 from worklists.models import Worklist
 from worklists.selectors import worklists_for_user
 
@@ -32,7 +33,6 @@ from .framecache import cache_key, frame_cache
 logger = logging.getLogger(__name__)
 
 # The default view: what the viewer asks for first and what pre-rendering stores.
-VIEWER_MAX_SIZE = 2048  # larger images are shown scaled to fit this box
 THUMBNAIL_SIZE = (256, 256)
 THUMBNAIL_QUALITY = 80
 

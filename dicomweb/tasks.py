@@ -18,6 +18,12 @@ def prerender_study(study_id: int) -> dict[str, int]:
     return {"frames": report.frames, "thumbnails": report.thumbnails, "failed": report.failed}
 
 
+def prerender_after_ingest(study_id: int) -> None:
+    """Registered with studies: once new images are committed, pre-render the default view so
+    that a recipient's first image is already cached (a Celery worker, or inline when eager)."""
+    prerender_study.delay(study_id)
+
+
 @shared_task
 def prune_frame_cache() -> dict[str, int]:
     """Keep the rendered-frame file cache within FRAME_CACHE_MAX_BYTES (hourly, from beat)."""

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -5,6 +7,14 @@ class GuestlinksConfig(AppConfig):
     name = "guestlinks"
 
     def ready(self) -> None:
-        from . import logs, signals  # noqa: F401
+        from studies.registry import register_guest_access, register_study_panel
 
+        from . import access, logs, signals  # noqa: F401
+        from .selectors import guestlinks_panel
+
+        def panel(*, user: Any, study: Any, worklist: Any, **_: Any) -> Any:
+            return guestlinks_panel(user=user, study=study, worklist=worklist)
+
+        register_study_panel("guestlinks_panel", panel)
+        register_guest_access(access)  # the guest session's studies, for dicomweb's images
         logs.install()

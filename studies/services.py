@@ -37,12 +37,12 @@ from django.http import HttpRequest
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from dicomweb.tasks import prerender_study
 from worklists.models import Worklist
 from worklists.selectors import user_has_worklist_perm
 
 from .dicom import DicomRejected, ParsedInstance, human_size, parse_dicom
 from .models import Instance, Series, Study, WorklistEntry
+from .registry import after_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -607,11 +607,12 @@ class _Ingest:
                         "already_present": counts["already_present"],
                     },
                 )
-        # Pre-render the default view of new images once they are committed, so that a
-        # recipient's first image is already cached (a Celery worker, or inline when eager).
+        # Once new images are committed, the apps that registered for it (dicomweb pre-renders
+        # the default view, so that a recipient's first image is already cached).
         for study in self.report.studies:
             if self.per_study[study.pk]["imported"]:
-                transaction.on_commit(partial(prerender_study.delay, study.pk))
+                for callback in after_ingest():
+                    transaction.on_commit(partial(callback, study.pk))
         logger.info(
             "DICOM ingest: %d imported, %d already present, %d rejected, %d studies",
             self.report.imported,

@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from dicomweb.frames import VIEWER_MAX_SIZE
-
 from .models import Instance, Series, Study
+
+VIEWER_MAX_SIZE = 2048  # larger images are shown scaled to fit this box (dicomweb renders so)
 
 CT_PRESETS = [
     {"key": "brain", "label": "Brain", "center": 40, "width": 80},

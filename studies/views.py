@@ -12,14 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from guestlinks.selectors import guestlinks_panel
-from sharing.selectors import study_sharing
 from worklists.access import get_worklist_for_user
 from worklists.models import Membership, Worklist
 from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .forms import StudyUploadForm
 from .models import Study
+from .registry import study_panels
 from .selectors import study_priors, study_series
 from .services import IngestReport, study_ingest
 
@@ -73,8 +72,8 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "series_list": study_series(study),
             "priors": study_priors(study=study, worklists=[worklist]),
             "perms_here": worklist_permissions(request.user, worklist),
-            "sharing": study_sharing(user=request.user, study=study, worklists=worklists),
-            "guestlinks_panel": guestlinks_panel(user=request.user, study=study, worklist=worklist),
+            # The sharing and guest-link panels, from the apps that register them.
+            **study_panels(user=request.user, study=study, worklist=worklist, worklists=worklists),
             # A panel to open on arrival (the worklist's study-link icon asks for "guest-links").
             "open_panel": request.GET.get("panel", ""),
         },
