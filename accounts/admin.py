@@ -1,16 +1,10 @@
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.models import Group
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from worklists.admin import save_membership_formset
-from worklists.models import Membership
-from worklists.services import personal_worklist_sync
-
 from .models import Organisation, Partnership, User
+from .services import user_create
 
 
 class OutgoingPartnershipInline(admin.TabularInline):
@@ -38,24 +32,9 @@ class PartnershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["from_organisation", "to_organisation"]
 
 
-class UserMembershipInline(admin.TabularInline):
-    """The user's worklists and roles: what gives them their permissions (each membership puts
-    them in a role group, which the groups field does not show)."""
-
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["worklist"]
-    fields = ["worklist", "role", "created_at"]
-    readonly_fields = ["created_at"]
-    verbose_name = "worklist membership"
-    verbose_name_plural = "Worklists and roles"
-
-    def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).select_related("worklist", "role")
-
-
-@admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Users; registered by worklists/admin.py, which adds their worklists and roles."""
+
     list_display = [
         "username",
         "email",
@@ -77,32 +56,9 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         ("Cimar Share", {"fields": ("email", "first_name", "last_name", "organisation", "title")}),
     )
-    inlines = [UserMembershipInline]
 
-    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "groups":
-            # Role groups ("worklist <id> role <n>") belong to memberships, shown inline.
-            kwargs["queryset"] = Group.objects.filter(role_group__isnull=True)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
-
-    def save_formset(
-        self, request: HttpRequest, form: ModelForm, formset: Any, change: bool
-    ) -> None:
-        if formset.model is not Membership:
-            super().save_formset(request, form, formset, change)
-            return
-        save_membership_formset(request, formset)
-
-    def save_related(
-        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
-    ) -> None:
-        if "groups" in form.cleaned_data:
-            # The groups field leaves role groups out; saving it must not drop them.
-            role_groups = Group.objects.filter(user=form.instance, role_group__isnull=False)
-            form.cleaned_data["groups"] = [*form.cleaned_data["groups"], *role_groups]
-        # After the form's groups are saved (with the worklist role groups), so that the
-        # personal role given here is not overwritten by the form's old groups.
-        super().save_related(request, form, formsets, change)
-        if "organisation" in form.changed_data:
-            # An invited outsider attached to an organisation gets the full personal role.
-            personal_worklist_sync(actor=request.user, user=form.instance, request=request)
+    def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            user_create(user=obj)  # as every new user is made: with a personal worklist

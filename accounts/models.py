@@ -1,7 +1,9 @@
 import uuid
 import zoneinfo
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -64,6 +66,17 @@ class Partnership(models.Model):
         return f"{self.from_organisation} → {self.to_organisation}"
 
 
+class UserManager(DjangoUserManager):
+    """create_user and create_superuser (createsuperuser among them) create through
+    accounts.services.user_create, like every other path that makes a user."""
+
+    def _create_user(self, username: Any, email: Any, password: Any, **extra_fields: Any) -> Any:
+        from .services import user_create
+
+        user = self._create_user_object(username, email, password, **extra_fields)
+        return user_create(user=user)
+
+
 class User(AbstractUser):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField("email address", blank=True, db_index=True)
@@ -76,6 +89,8 @@ class User(AbstractUser):
         help_text="Empty for people who registered from an invitation outside any organisation.",
     )
     title = models.CharField(max_length=50, blank=True, help_text="For example Dr or Prof.")
+
+    objects = UserManager()
 
     class Meta(AbstractUser.Meta):
         ordering = ["last_name", "first_name", "username"]

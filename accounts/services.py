@@ -1,4 +1,9 @@
-"""Write paths for accounts: the login throttle.
+"""Write paths for accounts: creating users, and the login throttle.
+
+Every user is created by `user_create`: registration from an invitation, the admin's add form,
+`create_user` and `create_superuser` (createsuperuser, the demo data, the benchmarks) and the
+test factories. The apps above accounts finish a new user through accounts.registry (worklists:
+their personal worklist).
 
 Failed logins are limited per account (the username typed) and per client address, in fixed
 windows counted in the database (accounts.ratelimit), so that guessing a password costs the
@@ -12,9 +17,10 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -23,8 +29,17 @@ from audit.services import client_ip, record_event
 
 from . import ratelimit
 from .ratelimit import RateLimit
+from .registry import user_created
 
 logger = logging.getLogger(__name__)
+
+
+def user_create(*, user: Any) -> Any:
+    """Save a new user and let the apps above accounts finish it (a personal worklist)."""
+    with transaction.atomic():
+        user.save()
+        user_created(user)
+    return user
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organisation
+from accounts.services import user_create
 from audit.models import AuditEvent
 from audit.services import record_event
 from notifications.models import OutboundMessage
@@ -629,7 +630,7 @@ def invited_user_register(
     )
     user.set_password(password)
     user.full_clean()
-    user.save()  # the post_save signal gives them a personal worklist
+    user_create(user=user)  # which gives them a personal worklist
     for item in [invitation, *_pending_for(invitation.email).exclude(pk=invitation.pk)]:
         if invitation_acceptance_refusal(user, item) is None:  # always: no organisation yet
             _invitation_accept(item, user, request)

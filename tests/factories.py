@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import make_password
 from pydicom.dataset import Dataset
 
 from accounts.models import Organisation, Partnership
+from accounts.registry import user_created
 from studies.models import Instance, Series, Study, WorklistEntry
 from testkit.dicom_files import dataset, to_bytes
 from worklists import services as worklist_services
@@ -49,6 +50,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     last_name = factory.Faker("last_name")
     organisation = factory.SubFactory(OrganisationFactory)
     password = factory.LazyFunction(password_hash)  # PASSWORD, already hashed
+
+    @factory.post_generation
+    def personal_worklist(user, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        """What accounts.services.user_create does after saving: the apps above accounts
+        finish the user (a personal worklist); idempotent, so a user fetched again is fine."""
+        if create:
+            user_created(user)
 
 
 class WorklistFactory(factory.django.DjangoModelFactory):

@@ -2,11 +2,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db.models import Case, QuerySet, When
 from django.forms import ModelForm
 from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
+
+from accounts.admin import UserAdmin as AccountsUserAdmin
+from accounts.models import User
 
 from . import services
 from .models import (
@@ -126,3 +129,54 @@ class MembershipAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         for membership in queryset:
             services.membership_delete(actor=request.user, membership=membership, request=request)
+
+
+class UserMembershipInline(admin.TabularInline):
+    """The user's worklists and roles: what gives them their permissions (each membership puts
+    them in a role group, which the groups field does not show)."""
+
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["worklist"]
+    fields = ["worklist", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    verbose_name = "worklist membership"
+    verbose_name_plural = "Worklists and roles"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("worklist", "role")
+
+
+@admin.register(User)
+class UserAdmin(AccountsUserAdmin):
+    """Users, with their worklists and roles (memberships) and the role groups kept apart."""
+
+    inlines = [UserMembershipInline]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "groups":
+            # Role groups ("worklist <id> role <n>") belong to memberships, shown inline.
+            kwargs["queryset"] = Group.objects.filter(role_group__isnull=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        if "groups" in form.cleaned_data:
+            # The groups field leaves role groups out; saving it must not drop them.
+            role_groups = Group.objects.filter(user=form.instance, role_group__isnull=False)
+            form.cleaned_data["groups"] = [*form.cleaned_data["groups"], *role_groups]
+        # After the form's groups are saved (with the worklist role groups), so that the
+        # personal role given here is not overwritten by the form's old groups.
+        super().save_related(request, form, formsets, change)
+        if change and "organisation" in form.changed_data:
+            # An invited outsider attached to an organisation gets the full personal role.
+            services.personal_worklist_sync(actor=request.user, user=form.instance, request=request)
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: Any, change: bool
+    ) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        save_membership_formset(request, formset)

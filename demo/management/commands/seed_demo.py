@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import Organisation, Partnership
+from accounts.services import user_create
 from demo.synthetic import Patient, study_uid, write_study
 from studies.models import Study, WorklistEntry
 from studies.services import study_ingest_paths
@@ -328,8 +329,7 @@ def _user(spec: DemoUser, organisation: Organisation) -> Any:
         is_superuser=spec.superuser,
     )
     user.set_password(PASSWORD)
-    user.save()
-    return user
+    return user_create(user=user)
 
 
 def _member(user: Any, worklist: Worklist, role: Role) -> None:
