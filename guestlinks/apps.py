@@ -7,9 +7,11 @@ class GuestlinksConfig(AppConfig):
     name = "guestlinks"
 
     def ready(self) -> None:
+        from notifications.registry import register_delivery_check
         from studies.registry import register_guest_access, register_study_panel
 
         from . import access, logs, signals  # noqa: F401
+        from .delivery import guestlink_delivery
         from .selectors import guestlinks_panel
 
         def panel(*, user: Any, study: Any, worklist: Any, **_: Any) -> Any:
@@ -17,4 +19,5 @@ class GuestlinksConfig(AppConfig):
 
         register_study_panel("guestlinks_panel", panel)
         register_guest_access(access)  # the guest session's studies, for dicomweb's images
+        register_delivery_check("guestlink_invite", guestlink_delivery)
         logs.install()

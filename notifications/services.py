@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from .errors import PermanentDeliveryError, TransientDeliveryError
 from .models import OutboundMessage
+from .registry import delivery_context
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def message_claim(*, message_id: int) -> OutboundMessage | None:
 
 
 def render_email(message: OutboundMessage) -> EmailMultiAlternatives:
-    context = message.context
+    context = delivery_context(message.template, message.context)
     subject = render_to_string(f"emails/{message.template}_subject.txt", context).strip()
     body = render_to_string(f"emails/{message.template}_body.txt", context)
     html = render_to_string(f"emails/{message.template}_body.html", context)
@@ -103,7 +104,8 @@ def message_send(*, message: OutboundMessage) -> None:
     else:
         from .sms import send_sms
 
-        text = render_to_string(f"sms/{message.template}.txt", message.context).strip()
+        context = delivery_context(message.template, message.context)
+        text = render_to_string(f"sms/{message.template}.txt", context).strip()
         send_sms(message.recipient, text)
     OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
         status=OutboundMessage.Status.SENT, sent_at=timezone.now(), last_error=""

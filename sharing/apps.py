@@ -8,11 +8,14 @@ class SharingConfig(AppConfig):
     verbose_name = "Sharing"
 
     def ready(self) -> None:
+        from notifications.registry import register_delivery_check
         from studies.registry import register_study_panel
 
+        from .delivery import invitation_delivery
         from .selectors import study_sharing
 
         def sharing_panel(*, user: Any, study: Any, worklists: list[Any], **_: Any) -> Any:
             return study_sharing(user=user, study=study, worklists=worklists)
 
         register_study_panel("sharing", sharing_panel)
+        register_delivery_check("invitation", invitation_delivery)

@@ -1,4 +1,5 @@
-"""`{% invitation_url invitation_id %}`: an invitation's signed link, made when the email renders.
+"""Whether an invitation email may still go out, and its signed link, made when it is sent
+(registered with notifications.registry for the "invitation" template).
 
 Outbox rows hold only the invitation's public id, so neither the table, a database dump nor the
 admin ever shows a link that would let its reader accept the invitation into their own account.
@@ -6,17 +7,16 @@ An invitation that is no longer pending is not sent at all: the message fails fo
 the reason in its last error.
 """
 
-from django import template
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from notifications.errors import PermanentDeliveryError
 from notifications.links import absolute_url
 
-from .. import invitations as links
-from ..models import Invitation
-
-register = template.Library()
+from . import invitations as links
+from .models import Invitation
 
 _NOT_PENDING: dict[str, str] = {
     Invitation.Status.ACCEPTED: "was accepted already",
@@ -25,8 +25,9 @@ _NOT_PENDING: dict[str, str] = {
 }
 
 
-@register.simple_tag
-def invitation_url(invitation_id: str) -> str:
+def invitation_delivery(context: dict[str, Any]) -> dict[str, Any]:
+    """The invitation's link for the email, or PermanentDeliveryError if it is not pending."""
+    invitation_id = context.get("invitation_id")
     try:
         invitation = Invitation.objects.filter(public_id=invitation_id).first()
     except ValidationError:  # not a UUID
@@ -37,4 +38,4 @@ def invitation_url(invitation_id: str) -> str:
         state = _NOT_PENDING.get(invitation.status, "has expired")
         raise PermanentDeliveryError(f"The invitation {state}; the email was not sent.")
     path = reverse("sharing:invitation", args=[links.make_token(invitation.public_id)])
-    return absolute_url(path)
+    return {"invitation_url": absolute_url(path)}
