@@ -296,7 +296,9 @@ LOGGING = {
     "filters": {
         "client_errors_without_traceback": {
             "()": "cimar_share.logfilters.ClientErrorsWithoutTraceback"
-        }
+        },
+        # Django logs the path of every 4xx response: guest-link tokens never reach the logs.
+        "redact_guest_tokens": {"()": "guestlinks.logs.RedactGuestTokens"},
     },
     "formatters": {
         "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
@@ -314,7 +316,14 @@ LOGGING = {
         # reach the root's handler only, so each is printed once. Requests that went well are
         # not logged by the development server.
         "django": {"handlers": [], "propagate": True},
-        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+        "django.server": {
+            "handlers": [],
+            "level": "WARNING",
+            "propagate": True,
+            "filters": ["redact_guest_tokens"],
+        },
+        "django.request": {"filters": ["redact_guest_tokens"]},
+        "django.security.csrf": {"filters": ["redact_guest_tokens"]},
     },
 }
 

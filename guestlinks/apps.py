@@ -10,7 +10,7 @@ class GuestlinksConfig(AppConfig):
         from notifications.registry import register_delivery_check
         from studies.registry import register_guest_access, register_study_panel
 
-        from . import access, logs, signals  # noqa: F401
+        from . import access, signals  # noqa: F401  (signals: its receivers)
         from .delivery import guestlink_delivery
         from .selectors import guestlinks_panel
 
@@ -20,4 +20,3 @@ class GuestlinksConfig(AppConfig):
         register_study_panel("guestlinks_panel", panel)
         register_guest_access(access)  # the guest session's studies, for dicomweb's images
         register_delivery_check("guestlink_invite", guestlink_delivery)
-        logs.install()

@@ -1,11 +1,13 @@
-"""Keep guest-link tokens out of the logs: Django logs the path of every 4xx response."""
+"""Keep guest-link tokens out of the logs: Django logs the path of every 4xx response.
+
+The filter is configured in the settings' LOGGING, on the loggers that write request paths
+(django.request, django.server, django.security.csrf)."""
 
 import logging
 import re
 
 TOKEN_IN_PATH = re.compile(r"/g/[A-Za-z0-9_-]{43}")
 REDACTED = "/g/<token>"
-LOGGERS = ("django.request", "django.server", "django.security.csrf")
 
 
 def redact(value: object) -> object:
@@ -19,9 +21,3 @@ class RedactGuestTokens(logging.Filter):
             record.args = tuple(redact(arg) for arg in record.args)
         return True
 
-
-def install() -> None:
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(existing, RedactGuestTokens) for existing in logger.filters):
-            logger.addFilter(RedactGuestTokens())
