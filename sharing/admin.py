@@ -23,6 +23,7 @@ class ShareAdmin(ReadOnlyAdmin):
         "source_worklist",
         "target_worklist",
         "target_email",
+        "entry",
     ]
     list_filter = ["channel", "created_at"]
     search_fields = [
@@ -31,7 +32,13 @@ class ShareAdmin(ReadOnlyAdmin):
         "target_worklist__name",
         "study__study_instance_uid",
     ]
-    list_select_related = ["shared_by", "source_worklist", "target_worklist"]
+    list_select_related = [
+        "shared_by",
+        "source_worklist",
+        "target_worklist",
+        "entry__study",
+        "entry__worklist",
+    ]
     date_hierarchy = "created_at"
 
 

@@ -42,6 +42,15 @@ class Share(models.Model):
     target_email = models.EmailField(blank=True)
     message = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The worklist entry this share made (`entry.share` from the other side); none for an email
+    # share until the invitation is accepted, or when the study was already there.
+    entry = models.OneToOneField(
+        "studies.WorklistEntry",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="share",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -252,14 +252,13 @@ def _share_into(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> Sha
     share.full_clean()
     try:
         with transaction.atomic():  # a savepoint: a concurrent share of the same study wins
-            share.save()
-            WorklistEntry.objects.create(
+            share.entry = WorklistEntry.objects.create(
                 worklist=worklist,
                 study=study,
                 added_by=actor,
                 source=WorklistEntry.Source.SHARE,
-                share=share,
             )
+            share.save()
     except IntegrityError:
         return ShareOutcome(
             target,
@@ -515,18 +514,20 @@ def _invitation_accept(invitation: Invitation, user: Any, request: HttpRequest |
     if not won:
         return False
     worklist = personal_worklist_ensure(user=user)
+    entry = None
     try:
         with transaction.atomic():  # a savepoint: the study may be in their worklist already
-            WorklistEntry.objects.create(
+            entry = WorklistEntry.objects.create(
                 worklist=worklist,
                 study_id=invitation.study_id,
                 added_by_id=invitation.invited_by_id,
                 source=WorklistEntry.Source.SHARE,
-                share_id=invitation.share_id,
             )
     except IntegrityError:
         pass
-    Share.objects.filter(pk=invitation.share_id).update(target_worklist=worklist, target_user=user)
+    Share.objects.filter(pk=invitation.share_id).update(
+        target_worklist=worklist, target_user=user, **({"entry": entry} if entry else {})
+    )
     record_event(
         action=AuditEvent.Action.INVITATION_ACCEPTED,
         actor=user,

@@ -34,7 +34,7 @@ class SeriesInline(ReadOnlyMixin, admin.TabularInline):
 
 class WorklistEntryInline(ReadOnlyMixin, admin.TabularInline):
     model = WorklistEntry
-    fields = readonly_fields = ("worklist", "source", "added_by", "added_at", "share")
+    fields = readonly_fields = ("worklist", "source", "added_by", "added_at")
     extra = 0
 
 

@@ -110,7 +110,7 @@ class Instance(models.Model):
 
 
 class WorklistEntry(models.Model):
-    """A study's presence in a worklist: who added it, when, and through which share."""
+    """A study's presence in a worklist: who added it, when, and how (`source`)."""
 
     class Source(models.TextChoices):
         UPLOAD = "upload", "Uploaded"
@@ -127,9 +127,8 @@ class WorklistEntry(models.Model):
     )
     added_at = models.DateTimeField(auto_now_add=True, db_index=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.UPLOAD)
-    share = models.ForeignKey(
-        "sharing.Share", on_delete=models.SET_NULL, null=True, blank=True, related_name="entries"
-    )
+    # The share that brought the study here, when one did, is `entry.share`: the sharing app's
+    # Share.entry points here (studies knows nothing of sharing).
 
     class Meta:
         verbose_name_plural = "worklist entries"

@@ -12,7 +12,6 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('sharing', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -98,7 +97,6 @@ class Migration(migrations.Migration):
                 ('added_at', models.DateTimeField(auto_now_add=True, db_index=True)),
                 ('source', models.CharField(choices=[('upload', 'Uploaded'), ('import', 'Imported'), ('share', 'Shared'), ('guest_upload', 'Guest upload')], default='upload', max_length=20)),
                 ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('share', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='entries', to='sharing.share')),
                 ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='studies.study')),
             ],
             options={
