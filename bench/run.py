@@ -49,13 +49,9 @@ def ct_dataset():  # type: ignore[no-untyped-def]
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-    yy, xx = np.mgrid[0:512, 0:512]
-    rng = np.random.default_rng(1)
-    img = (
-        np.where(np.hypot(yy - 256, xx - 256) < 200, 40, -1000)
-        + (np.hypot(yy - 200, xx - 300) < 40) * 700
-        + rng.normal(0, 12, (512, 512))
-    )
+    from demo.phantom import bench_slice
+
+    img = bench_slice()
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

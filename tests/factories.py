@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 
 from accounts.models import Organisation, Partnership
 from accounts.registry import user_created
+from demo.phantom import ct_phantom
 from studies.models import Instance, Series, Study, WorklistEntry
 from testkit.dicom_files import dataset, to_bytes
 from worklists import services as worklist_services
@@ -167,11 +168,10 @@ def ct_series(study, *, slices: int = 5, size: int = 64, number: int = 1, **seri
         number_of_instances=slices,
         **series_kwargs,
     )
-    yy, xx = np.mgrid[0:size, 0:size]
     for k in range(slices):
         radius = size * (0.15 + 0.3 * k / max(slices - 1, 1))
-        hu = np.where(np.hypot(yy - size / 2, xx - size / 2) < radius, 60, -1000)
-        hu = hu + ((xx + yy) % 7) * 40  # texture, so windows show differences
+        # Texture, so that windows show differences.
+        hu = ct_phantom(size, body_radius=radius, body_hu=60, texture_hu=40)
         ds = dataset(
             (hu + 1024).astype(np.int64),
             bits_stored=12,
