@@ -1,12 +1,14 @@
 import uuid
 import zoneinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+
+from .registry import user_created
 
 
 def validate_time_zone(value: str) -> None:
@@ -66,15 +68,26 @@ class Partnership(models.Model):
         return f"{self.from_organisation} → {self.to_organisation}"
 
 
-class UserManager(DjangoUserManager):
-    """create_user and create_superuser (createsuperuser among them) create through
-    accounts.services.user_create, like every other path that makes a user."""
+class UserManager(DjangoUserManager["User"]):
+    """create_user and create_superuser (createsuperuser among them) finish a new user as
+    accounts.services.user_create does: the callbacks of accounts.registry run in the same
+    transaction as the save (worklists gives the personal worklist)."""
 
-    def _create_user(self, username: Any, email: Any, password: Any, **extra_fields: Any) -> Any:
-        from .services import user_create
+    def create_user(  # type: ignore[override]
+        self, username: str, email: str | None = None, password: str | None = None, **extra: Any
+    ) -> "User":
+        with transaction.atomic(using=self._db):
+            user = super().create_user(username, email, password, **extra)
+            user_created(user)
+        return user
 
-        user = self._create_user_object(username, email, password, **extra_fields)
-        return user_create(user=user)
+    def create_superuser(  # type: ignore[override]
+        self, username: str, email: str | None = None, password: str | None = None, **extra: Any
+    ) -> "User":
+        with transaction.atomic(using=self._db):
+            user = super().create_superuser(username, email, password, **extra)
+            user_created(user)
+        return user
 
 
 class User(AbstractUser):
@@ -90,7 +103,7 @@ class User(AbstractUser):
     )
     title = models.CharField(max_length=50, blank=True, help_text="For example Dr or Prof.")
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta(AbstractUser.Meta):
         ordering = ["last_name", "first_name", "username"]

@@ -1,8 +1,9 @@
 """What the apps above accounts do when a user is created, registered in their
 `AppConfig.ready` (worklists gives every new user a personal worklist).
 
-accounts never imports the apps above it; `accounts.services.user_create` (which every path that
-makes a user goes through) calls `user_created` once the new row is saved.
+accounts never imports the apps above it; `accounts.services.user_create` and the User
+manager's create_user/create_superuser (every path that makes a user) call `user_created` once
+the new row is saved.
 """
 
 from collections.abc import Callable

@@ -1,9 +1,10 @@
 """Write paths for accounts: creating users, and the login throttle.
 
-Every user is created by `user_create`: registration from an invitation, the admin's add form,
-`create_user` and `create_superuser` (createsuperuser, the demo data, the benchmarks) and the
-test factories. The apps above accounts finish a new user through accounts.registry (worklists:
-their personal worklist).
+A new user is saved by `user_create` (registration from an invitation, the admin's add form,
+the demo data) or by `User.objects.create_user`/`create_superuser` (createsuperuser, the
+benchmarks); both then run accounts.registry's callbacks in the same transaction, through which
+the apps above accounts finish the user (worklists: their personal worklist). The test
+factories run the same callbacks.
 
 Failed logins are limited per account (the username typed) and per client address, in fixed
 windows counted in the database (accounts.ratelimit), so that guessing a password costs the

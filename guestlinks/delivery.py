@@ -23,7 +23,7 @@ class GuestLinkUnusable(PermanentDeliveryError):
 
 def guestlink_delivery(context: dict[str, Any]) -> dict[str, Any]:
     """The link's guest URL for the message, or GuestLinkUnusable if it no longer opens."""
-    link_id = context.get("link_id")
+    link_id = context.get("link_id") or ""
     link = (
         GuestLink.objects.filter(public_id=link_id)
         .only("secret", "deleted_at", "locked_at", "expires_at", "max_uses", "use_count")

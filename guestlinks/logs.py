@@ -20,4 +20,3 @@ class RedactGuestTokens(logging.Filter):
         if isinstance(record.args, tuple):
             record.args = tuple(redact(arg) for arg in record.args)
         return True
-

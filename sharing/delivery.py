@@ -27,7 +27,7 @@ _NOT_PENDING: dict[str, str] = {
 
 def invitation_delivery(context: dict[str, Any]) -> dict[str, Any]:
     """The invitation's link for the email, or PermanentDeliveryError if it is not pending."""
-    invitation_id = context.get("invitation_id")
+    invitation_id = context.get("invitation_id") or ""
     try:
         invitation = Invitation.objects.filter(public_id=invitation_id).first()
     except ValidationError:  # not a UUID
