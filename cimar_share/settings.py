@@ -346,7 +346,7 @@ NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5
 # Rendering frames for the viewer (studies/rendering.py, studies/framecache.py).
 DICOM_MAX_PIXELS = int(os.environ.get("DICOM_MAX_PIXELS", str(100_000_000)))  # per frame
 DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
-# Frames over 2048 x 2048 samples rendered at once per process (studies/frames.py): each
+# Frames over 2048 x 2048 samples rendered at once per process (dicomweb/frames.py): each
 # peaks near 0.6 GB at the largest allowed size (README, Security), so this bounds a worker.
 RENDER_MAX_CONCURRENT_LARGE = int(os.environ.get("RENDER_MAX_CONCURRENT_LARGE", "2"))
 FRAME_CACHE = os.environ.get("FRAME_CACHE", "files")  # "files" or "django" (FRAME_CACHE_ALIAS)

@@ -491,7 +491,7 @@ def _invite(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> ShareOu
             "inviter_name": actor.display_name,
             "inviter_organisation": str(actor.organisation or ""),
             # The public id only: the signed link is made when the email renders, so the
-            # outbox never holds a usable URL (see sharing/templatetags/sharing.py).
+            # outbox never holds a usable URL (see sharing/delivery.py).
             "invitation_id": str(invitation.public_id),
             "expires_on": timezone.localdate(invitation.expires_at).strftime("%d %B %Y"),
             "has_message": bool(message),
