@@ -343,7 +343,7 @@ CELERY_BEAT_SCHEDULE["accounts-prune-rate-limits"] = {
 # Sharing: how long an email invitation link works; how often a failing message is tried.
 INVITATION_MAX_AGE_DAYS = int(os.environ.get("INVITATION_MAX_AGE_DAYS", "14"))
 NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
-# Rendering frames for the viewer (studies/rendering.py, studies/framecache.py).
+# Rendering frames for the viewer (studies/rendering.py, dicomweb/framecache.py).
 DICOM_MAX_PIXELS = int(os.environ.get("DICOM_MAX_PIXELS", str(100_000_000)))  # per frame
 DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))
 # Frames over 2048 x 2048 samples rendered at once per process (dicomweb/frames.py): each
