@@ -7,9 +7,8 @@ from django.views.decorators.http import require_GET
 
 from studies.selectors import worklist_entries
 
-from .access import get_worklist_for_user
+from .access import get_worklist_for_user, worklist_permissions, worklists_for_user
 from .forms import StudySearchForm
-from .selectors import worklist_permissions, worklists_for_user
 
 PAGE_SIZE = 25
 
