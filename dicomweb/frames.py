@@ -13,12 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
-from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from studies import rendering
 from studies.access import guest_link_ended_message, guest_study_ids
@@ -26,7 +22,7 @@ from studies.models import Instance, Series, Study, WorklistEntry
 from studies.rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
 from studies.viewer import VIEWER_MAX_SIZE
 from worklists.models import Worklist
-from worklists.selectors import worklists_for_user
+from worklists.access import worklist_perm_params, worklist_perm_sql, worklists_for_user
 
 from .framecache import cache_key, frame_cache
 
@@ -44,7 +40,7 @@ def _with_access(queryset: QuerySet, request: HttpRequest, study_field: str) -> 
     """Annotate `allowed`: the clinician may view and search a worklist holding the study.
 
     One query in all: the permission check is an EXISTS subquery over the worklist entries,
-    using the same worklists selector as every other page.
+    using `worklists.access` like every other page.
     """
     user = request.user
     if not (getattr(user, "is_authenticated", False) and user.is_active):
@@ -81,42 +77,25 @@ def _instance_sql(with_user: bool) -> str:
     """One query: the instance by its three UIDs and whether the user may see its study.
 
     The hot path of every frame request, so it is plain SQL (building the equivalent ORM
-    query costs more than running it). The permission part matches `worklists_for_user`:
-    guardian object permissions on the worklist, through the user's groups (roles) or given
-    directly; global permissions and superuser status do not count. A test pins the two
-    together.
+    query costs more than running it). The permission part is `worklists.access`'s fast form
+    (`worklist_perm_sql`), held equal to its general answer by a test.
     """
     tables = {
         "instance": Instance._meta.db_table,
         "series": Series._meta.db_table,
         "study": Study._meta.db_table,
         "entry": WorklistEntry._meta.db_table,
-        "group_perm": GroupObjectPermission._meta.db_table,
-        "user_perm": UserObjectPermission._meta.db_table,
-        "user_groups": get_user_model().groups.through._meta.db_table,
-        "permission": Permission._meta.db_table,
-        "content_type": ContentType._meta.db_table,
     }
     allowed = (
-        """EXISTS (SELECT 1 FROM {entry} e WHERE e.study_id = se.study_id
-        AND CAST(e.worklist_id AS VARCHAR(255)) IN (
-          SELECT g.object_pk FROM {group_perm} g
-            JOIN {user_groups} ug ON ug.group_id = g.group_id
-            JOIN {permission} p ON p.id = g.permission_id
-            JOIN {content_type} ct ON ct.id = p.content_type_id AND ct.id = g.content_type_id
-            WHERE ug.user_id = %s AND p.codename = %s AND ct.app_label = %s AND ct.model = %s
-          UNION
-          SELECT u.object_pk FROM {user_perm} u
-            JOIN {permission} p ON p.id = u.permission_id
-            JOIN {content_type} ct ON ct.id = p.content_type_id AND ct.id = u.content_type_id
-            WHERE u.user_id = %s AND p.codename = %s AND ct.app_label = %s AND ct.model = %s))"""
+        ALLOWED_SQL.format(permitted=worklist_perm_sql("e.worklist_id"), **tables)
         if with_user
         else "0"
     )
     # Only table names from the models' metadata are formatted in; values are parameters.
-    return INSTANCE_SQL.format(allowed=allowed.format(**tables), **tables)  # noqa: S608
+    return INSTANCE_SQL.format(allowed=allowed, **tables)  # noqa: S608
 
 
+ALLOWED_SQL = "EXISTS (SELECT 1 FROM {entry} e WHERE e.study_id = se.study_id AND {permitted})"
 INSTANCE_SQL = """SELECT i.*, se.study_id AS study_id, {allowed} AS allowed
     FROM {instance} i JOIN {series} se ON se.id = i.series_id
     JOIN {study} st ON st.id = se.study_id
@@ -132,8 +111,7 @@ def get_instance_for_request(
     params: list[object] = [sop_uid, series_uid, study_uid]
     with_user = bool(getattr(user, "is_authenticated", False) and user.is_active)
     if with_user:
-        meta = Worklist._meta
-        params = [user.pk, "view_studies", meta.app_label, meta.model_name] * 2 + params
+        params = worklist_perm_params(user, "view_studies") + params
     found = list(Instance.objects.raw(_instance_sql(with_user), params))
     instance = found[0] if found else None
     _check(request, instance, instance.study_id if instance else None)  # type: ignore[attr-defined]

@@ -20,11 +20,15 @@ request can tell the guest plainly whom to ask for a new link (`guest_link_ended
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils import timezone
+
+from studies.models import Study
+from worklists.access import worklist_permissions
 
 from .models import GuestLink
 
@@ -143,3 +147,27 @@ def guest_link_ended_message(request: HttpRequest) -> str | None:
         return None
     who = ended.get("shared_by") or "the person who shared it with you"
     return f"This link is no longer available; ask {who} for a new one."
+
+
+def get_guest_study(guest: GuestSession, public_id: Any) -> Study | None:
+    """A study this guest session reaches (its link's study, or a prior it included), by
+    public id; None for any other, whether or not it exists."""
+    return Study.objects.filter(public_id=public_id, pk__in=guest.study_ids).first()
+
+
+# --- The clinician's side ---------------------------------------------------------------------
+
+
+def get_guestlink_for_user(user: Any, public_id: Any) -> GuestLink:
+    """A link its creator, or anyone who sees its worklist, may see (else 404); whether they
+    may delete it is the service's to decide (403)."""
+    link = (
+        GuestLink.objects.select_related("study", "worklist", "created_by")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if link is None:
+        raise Http404("No such guest link.")
+    if link.created_by_id != user.pk and not worklist_permissions(user, link.worklist):
+        raise Http404("No such guest link.")
+    return link

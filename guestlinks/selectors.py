@@ -6,8 +6,8 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 
 from studies.models import Study
+from worklists.access import worklist_permissions
 from worklists.models import Worklist
-from worklists.selectors import worklist_permissions
 
 from .devices import describe_user_agent
 from .models import TOKEN_LENGTH, GuestLink, GuestLinkAccess, token_digest

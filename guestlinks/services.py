@@ -33,8 +33,8 @@ from audit.services import client_ip, client_user_agent, record_event
 from notifications.services import notification_enqueue
 from studies.models import Study, WorklistEntry
 from studies.selectors import study_priors
+from worklists.access import has_worklist_perm
 from worklists.models import Worklist
-from worklists.selectors import user_has_worklist_perm
 
 from . import ratelimit
 from .devices import describe_user_agent
@@ -62,7 +62,7 @@ def guestlink_can_delete(*, user: Any, link: GuestLink) -> bool:
     """Its creator, or anyone who may create guest links on the link's worklist."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    return link.created_by_id == user.pk or user_has_worklist_perm(
+    return link.created_by_id == user.pk or has_worklist_perm(
         user, "create_guest_links", link.worklist
     )
 
@@ -92,7 +92,7 @@ def guestlink_create(
 
     An explicit `password` overrides `password_is_dob` (the patient's birth date as YYYYMMDD).
     """
-    if not user_has_worklist_perm(actor, "create_guest_links", worklist):
+    if not has_worklist_perm(actor, "create_guest_links", worklist):
         raise PermissionDenied("Your role on this worklist does not allow creating guest links.")
     if not WorklistEntry.objects.filter(worklist=worklist, study=study).exists():
         raise PermissionDenied("That study is not in this worklist.")

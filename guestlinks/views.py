@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,13 +19,18 @@ from django.utils.formats import date_format
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from studies.models import Study, WorklistEntry
+from studies.access import get_worklist_study_for_user
+from studies.models import Study
 from studies.viewer import render_viewer
-from worklists.access import get_worklist_for_user
-from worklists.selectors import worklist_permissions
 
 from . import services
-from .access import get_guest_session, guest_session_end, guest_session_start
+from .access import (
+    get_guest_session,
+    get_guest_study,
+    get_guestlink_for_user,
+    guest_session_end,
+    guest_session_start,
+)
 from .forms import GatePasswordForm, GuestLinkForm
 from .models import GuestLink, GuestLinkAccess
 from .selectors import guestlink_find
@@ -155,7 +160,7 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
     guest = get_guest_session(request)
     if guest is None:
         return _unavailable(request)
-    study = Study.objects.filter(public_id=public_id, pk__in=guest.study_ids).first()
+    study = get_guest_study(guest, public_id)
     if study is None:
         return render(request, "guestlinks/unavailable.html", {"not_shared": True}, status=404)
     link = guest.link
@@ -187,21 +192,6 @@ def end_session(request: HttpRequest) -> HttpResponse:
 # --- the clinician's side ----------------------------------------------------------------
 
 
-def get_guestlink_for_user(user: Any, public_id: Any) -> GuestLink:
-    """A link its creator or a member of its worklist may see (else 404); whether they may
-    delete it is the service's to decide (403)."""
-    link = (
-        GuestLink.objects.select_related("study", "worklist", "created_by")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if link is None:
-        raise Http404("No such guest link.")
-    if link.created_by_id != user.pk and not worklist_permissions(user, link.worklist):
-        raise Http404("No such guest link.")
-    return link
-
-
 def _study_page(study: Study, worklist: Any) -> str:
     return (
         reverse("studies:detail", args=[study.public_id])
@@ -214,15 +204,9 @@ def _study_page(study: Study, worklist: Any) -> str:
 def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpResponse:
     """The panel's form posts here. A GET is the browser coming back to a form error's page
     (back, reload): the form lives in the study page's panel, so it goes there."""
-    worklist = get_worklist_for_user(request.user, worklist_id, need="create_guest_links")
-    entry = (
-        WorklistEntry.objects.select_related("study")
-        .filter(worklist=worklist, study__public_id=study_id)
-        .first()
+    worklist, study = get_worklist_study_for_user(
+        request.user, worklist_id, study_id, need="create_guest_links"
     )
-    if entry is None:
-        raise Http404("No such study in this worklist.")
-    study = entry.study
     if request.method == "GET":
         return redirect(_study_page(study, worklist))
     form = GuestLinkForm(request.POST, study=study)

@@ -6,9 +6,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from studies.models import Study
-from worklists.access import get_worklist_for_user
+from worklists.access import get_worklist_for_user, has_worklist_perm
 from worklists.models import Worklist
-from worklists.selectors import worklist_permissions
 
 from .models import Invitation
 from .selectors import (
@@ -32,7 +31,7 @@ def get_share_source_for_user(
         raise Http404("No such study.") from None
     if not wanted or len(studies) != len(wanted):
         raise Http404("No such study in this worklist.")
-    if "view_studies" not in worklist_permissions(user, worklist):
+    if not has_worklist_perm(user, "view_studies", worklist):
         raise PermissionDenied("Your role on this worklist does not let you see its studies.")
     return worklist, studies
 

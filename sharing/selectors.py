@@ -10,8 +10,8 @@ from django.utils import timezone
 from accounts.models import Organisation, Partnership
 from studies.models import Study, WorklistEntry
 from worklists import sharecodes
+from worklists.access import has_worklist_perm, worklist_permissions
 from worklists.models import Membership, Worklist
-from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .models import Invitation, Share
 
@@ -213,17 +213,14 @@ def invitation_may_revoke(user: Any, invitation: Invitation) -> bool:
     if invitation.invited_by_id == user.pk:
         return True
     source = invitation.source_worklist
-    return source is not None and "share_study" in worklist_permissions(user, source)
+    return source is not None and has_worklist_perm(user, "share_study", source)
 
 
 def invitation_visible_to(user: Any, invitation: Invitation) -> bool:
     if invitation.invited_by_id == user.pk:
         return True
     source = invitation.source_worklist
-    return (
-        source is not None
-        and worklists_for_user(user, "view_studies").filter(pk=source.pk).exists()
-    )
+    return source is not None and has_worklist_perm(user, "view_studies", source)
 
 
 # --- accepting an invitation --------------------------------------------------------------

@@ -23,8 +23,8 @@ from notifications.models import OutboundMessage
 from notifications.services import notification_enqueue
 from studies.models import Study, WorklistEntry
 from worklists import sharecodes
+from worklists.access import has_worklist_perm, users_with_worklist_perm
 from worklists.models import Worklist
-from worklists.selectors import user_has_worklist_perm
 from worklists.services import personal_worklist_ensure
 
 from . import invitations as links
@@ -195,9 +195,9 @@ def _dedupe_key(target: ShareTarget) -> str:
 
 
 def _base_refusal(actor: Any, study: Study, source: Worklist) -> str:
-    if not user_has_worklist_perm(actor, "share_study", source):
+    if not has_worklist_perm(actor, "share_study", source):
         return f"Your role on {source.name} does not allow sharing studies."
-    visible = user_has_worklist_perm(actor, "view_studies", source)
+    visible = has_worklist_perm(actor, "view_studies", source)
     if not visible or not WorklistEntry.objects.filter(worklist=source, study=study).exists():
         return f"This study is not in {source.name} for you to share."
     return ""
@@ -209,7 +209,7 @@ def _share_one(act: _ShareAct, target: ShareTarget) -> ShareOutcome:
     if permission is None:
         raise Refused("Unknown way of sharing.")
     resolved = _RESOLVERS[target.channel](actor, target.key)
-    if not user_has_worklist_perm(actor, permission, source):
+    if not has_worklist_perm(actor, permission, source):
         raise Refused(
             f"Your role on {source.name} does not allow sharing with "
             f"{CHANNEL_NAMES[target.channel]}.",
@@ -294,18 +294,10 @@ def _share_into(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> Sha
 
 
 def _worklist_recipients(worklist: Worklist, actor: Any) -> list[Any]:
-    """Active members of `worklist` whose role there lets them view its studies."""
+    """Active users who may view the studies of `worklist` (through a role or a grant made in
+    Django admin), but not the sharer."""
     return list(
-        get_user_model()
-        .objects.filter(
-            is_active=True,
-            memberships__worklist=worklist,
-            memberships__role__permissions__codename="view_studies",
-            memberships__role__permissions__content_type__app_label="worklists",
-        )
-        .exclude(pk=actor.pk)
-        .exclude(email="")
-        .distinct()
+        users_with_worklist_perm("view_studies", worklist).exclude(pk=actor.pk).exclude(email="")
     )
 
 

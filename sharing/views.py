@@ -11,8 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from worklists.access import get_worklist_for_user
-from worklists.selectors import user_has_worklist_perm
+from worklists.access import get_worklist_for_user, has_worklist_perm
 from worklists.services import personal_worklist_ensure
 
 from . import invitations as links
@@ -72,7 +71,7 @@ def share(request: HttpRequest, public_id: str) -> HttpResponse:
 def share_code_lookup(request: HttpRequest, public_id: str) -> JsonResponse:
     """What a typed share code belongs to, for the dialog to show before confirming."""
     worklist = get_worklist_for_user(request.user, public_id, need="share_study")
-    if not user_has_worklist_perm(request.user, "share_via_code", worklist):
+    if not has_worklist_perm(request.user, "share_via_code", worklist):
         raise PermissionDenied("Your role on this worklist does not allow sharing by share code.")
     preview = share_code_preview(request.GET.get("code", "")[:40], user=request.user)
     return JsonResponse(

@@ -37,8 +37,8 @@ from django.http import HttpRequest
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from worklists.access import has_worklist_perm
 from worklists.models import Worklist
-from worklists.selectors import user_has_worklist_perm
 
 from .dicom import DicomRejected, ParsedInstance, human_size, parse_dicom
 from .models import Instance, Series, Study, WorklistEntry
@@ -132,7 +132,7 @@ def _run(
     request: HttpRequest | None,
     progress: Progress | None,
 ) -> IngestReport:
-    if actor is not None and not user_has_worklist_perm(actor, "upload_studies", worklist):
+    if actor is not None and not has_worklist_perm(actor, "upload_studies", worklist):
         raise PermissionDenied("Your role on this worklist does not allow uploading studies.")
     ingest = _Ingest(actor=actor, worklist=worklist, source=source)
     try:
@@ -421,7 +421,7 @@ class _Ingest:
         # Studies in `worklist` that this ingest may add to: created by it, or seen there.
         self.in_worklist: set[int] = set()
         # An uploader who may not view the worklist's studies may only create new ones.
-        self.may_view = actor is None or user_has_worklist_perm(actor, "view_studies", worklist)
+        self.may_view = actor is None or has_worklist_perm(actor, "view_studies", worklist)
         self.refused: dict[int, int] = {}  # study id: files refused by `may_extend`
 
     def may_extend(self, study_id: int) -> bool:

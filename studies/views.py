@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, TooManyFilesSent
+from django.core.exceptions import TooManyFilesSent
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -12,33 +12,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from worklists.access import get_worklist_for_user
-from worklists.models import Membership, Worklist
-from worklists.selectors import worklist_permissions, worklists_for_user
+from worklists.access import get_worklist_for_user, worklist_permissions
+from worklists.models import Worklist
 
+from .access import get_study_for_user
 from .forms import StudyUploadForm
-from .models import Study
 from .registry import study_panels
 from .selectors import study_priors, study_series
 from .services import IngestReport, study_ingest
-
-
-def get_study_for_user(user, public_id):  # type: ignore[no-untyped-def]
-    """The study and the worklists in which this user may see it; 404 when there are none."""
-    study = Study.objects.filter(public_id=public_id).first()
-    if study is None:
-        raise Http404("No such study.")
-    worklists = list(
-        worklists_for_user(user, "view_studies")
-        .filter(entries__study=study)
-        .select_related("organisation")
-        .order_by("kind", "name")
-    )
-    if not worklists:
-        if Membership.objects.filter(user=user, worklist__entries__study=study).exists():
-            raise PermissionDenied("Your role does not allow viewing studies in this worklist.")
-        raise Http404("No such study.")
-    return study, worklists
 
 
 def open_study(request: HttpRequest, public_id: str, **details: str):  # type: ignore[no-untyped-def]

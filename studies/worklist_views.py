@@ -7,8 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from worklists.access import get_worklist_for_user
-from worklists.selectors import worklist_permissions, worklists_for_user
+from worklists.access import get_worklist_for_user, worklist_permissions, worklists_for_user
 
 from .selectors import worklist_entries
 from .worklist_forms import StudySearchForm

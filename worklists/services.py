@@ -2,7 +2,7 @@
 
 Each role on a worklist is a Django group holding that role's object permissions on the
 worklist; a membership puts the user in that group. Changes apply on the user's next request
-(guardian caches permissions per user object, which lives for one request).
+(`worklists.access` caches answers on the user object, which lives for one request).
 """
 
 from typing import Any

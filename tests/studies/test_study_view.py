@@ -1,5 +1,6 @@
 import pytest
 from django.urls import reverse
+from guardian.shortcuts import assign_perm
 
 from audit.models import AuditEvent
 from tests.factories import StudyFactory, UserFactory, WorklistFactory, add_to_worklist, grant
@@ -87,3 +88,14 @@ def test_person_names_are_shown_as_people_write_them(
     body = login(read_only).get(url(study)).content.decode()
     assert f"<h1>{shown_patient}</h1>" in body
     assert f"<dt>Referring physician</dt><dd>{shown_referring}</dd>" in body
+
+
+def test_grants_made_in_admin_count_like_roles(login, worklist, study, organisation):
+    """Seeing the study page follows the one access rule: a direct grant of view opens it; a
+    direct grant of something else on a worklist holding it is a 403, as for a role."""
+    viewer = UserFactory(username="granted-view", organisation=organisation)
+    assign_perm("worklists.view_studies", viewer, worklist)
+    assert login(viewer).get(url(study)).status_code == 200
+    uploader = UserFactory(username="granted-upload", organisation=organisation)
+    assign_perm("worklists.upload_studies", uploader, worklist)
+    assert login(uploader).get(url(study)).status_code == 403
