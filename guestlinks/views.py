@@ -19,6 +19,7 @@ from django.utils.formats import date_format
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.referrer import send_no_referrer
 from studies.models import Study, WorklistEntry
 from studies.viewer import render_viewer
 from worklists.access import get_worklist_for_user
@@ -47,7 +48,7 @@ def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)  # Cache-Control: ... no-cache, no-store, private
-        response["Referrer-Policy"] = "no-referrer"
+        send_no_referrer(response)
         response["Content-Security-Policy"] = GUEST_CSP
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response

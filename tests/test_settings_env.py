@@ -92,7 +92,8 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return repr(value)
-print(json.dumps({name: plain(getattr(settings, name)) for name in dir(settings) if name.isupper()}))
+names = [name for name in dir(settings) if name.isupper()]
+print(json.dumps({name: plain(getattr(settings, name)) for name in names}))
 """
 
 
