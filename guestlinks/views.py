@@ -59,7 +59,8 @@ def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 class _GuestCsrf(CsrfViewMiddleware):
     """CSRF for guest forms. Guest pages send `Referrer-Policy: no-referrer`, so browsers send
     `Origin: null` with their POSTs; that origin is accepted and the CSRF token (cookie plus
-    form field, SameSite=Lax) is checked as for every other form."""
+    form field, SameSite=Lax) is checked as for every other form. `_origin_verified` is Django's
+    private hook: see README "Upgrade notes" and tests/test_django_internals.py."""
 
     def _origin_verified(self, request: HttpRequest) -> bool:
         if request.META.get("HTTP_ORIGIN") == "null":
