@@ -101,6 +101,7 @@ def test_the_orm_pieces_the_user_loader_uses_keep_their_shape():
 
 
 def test_session_key_still_has_a_private_setter_that_validates():
+    assert parameters(connection.ops.adapt_datetimefield_value) == ["value"]
     hook = inspect.getattr_static(SessionBase, "_session_key")
     assert isinstance(hook, property) and hook.fset is not None
     store = SessionBase("a" * 32)
