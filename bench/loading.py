@@ -14,15 +14,13 @@ the end; the figure is the median of 7 rounds of 2,000 calls, in microseconds pe
 
 from __future__ import annotations
 
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import setup_django
+
 CALLS = 2000
 ROUNDS = 7
 
@@ -107,11 +105,7 @@ def print_figures(figures: dict[str, float | str]) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cimar_share.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django()
     print_figures(measure())
 
 
