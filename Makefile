@@ -5,19 +5,35 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# Every package pinned, with its hashes: `make setup` installs exactly these. The ranges stay in
+# pyproject.toml; `make lock` writes this file from them (LOCK_ARGS=--upgrade: newest allowed).
+LOCK := requirements.lock
+LOCK_ARGS ?=
 
-.PHONY: run test lint bench setup migrate seed static worker beat clean
+.PHONY: run test lint bench setup lock migrate seed static worker beat clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The lock first (every package checked against its hash), then the project itself, editable and
+# without dependencies: they all came from the lock. `pip check` fails when pyproject.toml's ranges
+# were changed without `make lock`.
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 setup: $(STAMP)
+
+# Not after setup: a lock that no longer fits pyproject.toml would stop setup before it is fixed.
+# --universal: one file for every platform and Python >= 3.11 (markers where they differ).
+lock: | $(BIN)/python
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv>=0.5"
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --quiet $(LOCK_ARGS) -o $(LOCK)
 
 migrate: setup
 	@mkdir -p var

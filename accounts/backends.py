@@ -5,7 +5,8 @@ OrganisationTimezoneMiddleware then needs the user's organisation for its time z
 backend spends two ORM queries on that. This one reads the user and the organisation in one
 join, with SQL built once per process: building an ORM query costs several times more than
 running it, and this runs on every request. The values go through the same database converters
-as the ORM's, and a test compares every field with an ORM-loaded user.
+as the ORM's, and a test compares every field with an ORM-loaded user. Those converters are
+Django internals: README "Upgrade notes", tests/test_django_internals.py, `bench/loading.py`.
 
 Nothing is cached across requests: a deactivated user, a changed password (the session hash) or
 a changed organisation time zone apply from the user's next request.

@@ -4,7 +4,8 @@ Every request of a signed-in user (each image the viewer loads is one) reads its
 stock store builds an ORM query for that each time, which costs several times more than running
 it; this store reads the row with one fixed SQL statement. Same table, same rule (a session past
 its expiry date is not found), same writes, so the database stays the single source of truth:
-logging out or expiring a session ends it at once in every process.
+logging out or expiring a session ends it at once in every process. It sets the private
+`_session_key` as the stock store does: README "Upgrade notes", tests/test_django_internals.py.
 
 A per-process cache (the `cached_db` engine over the default local-memory cache) would be faster
 still but is wrong with several gunicorn workers: a session ended in one process (logout, a guest

@@ -13,7 +13,6 @@ import io
 import os
 import pickle
 import resource
-import sys
 import tempfile
 import time
 import zipfile
@@ -24,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import setup_django
+
 HEADROOM = 2 * 1024**3
 MiB = 1024**2
 
@@ -152,11 +152,7 @@ def print_figures(figures: dict[str, dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cimar_share.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django()
     print_figures(measure())
 
 

@@ -15,11 +15,25 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A yes/no variable: unset or empty gives `default`; 1/true/yes/on and 0/false/no/off (any
+    case, spaces around ignored) give True and False. Anything else stops the start with a
+    message naming the variable, rather than quietly reading "ture" or "enabled" as off."""
+    value = os.environ.get(name, "").strip()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not understood: use 1, true, yes or on to switch it on, "
+        "0, false, no or off to switch it off, or leave it empty for the default."
+    )
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -273,10 +287,22 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every periodic task, in one place (run by `celery beat`; the embedded default runs none).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Messages whose delivery task was lost (broker down, worker killed) are sent again.
     "notifications-sweep": {
         "task": "notifications.tasks.sweep_pending",
         "schedule": timedelta(minutes=1),
+    },
+    # Login and guest-link rate-limit counters of past windows.
+    "accounts-prune-rate-limits": {
+        "task": "accounts.tasks.prune_rate_limits",
+        "schedule": timedelta(hours=1),
+    },
+    # The rendered-frame file cache, back within FRAME_CACHE_MAX_BYTES.
+    "studies-prune-frame-cache": {
+        "task": "dicomweb.tasks.prune_frame_cache",
+        "schedule": timedelta(hours=1),
     },
 }
 
@@ -335,10 +361,6 @@ PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "GB")
 LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900"))
 LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10"))
 LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "100"))
-CELERY_BEAT_SCHEDULE["accounts-prune-rate-limits"] = {
-    "task": "accounts.tasks.prune_rate_limits",  # login and guest-link counters
-    "schedule": timedelta(hours=1),
-}
 
 # Sharing: how long an email invitation link works; how often a failing message is tried.
 INVITATION_MAX_AGE_DAYS = int(os.environ.get("INVITATION_MAX_AGE_DAYS", "14"))
@@ -356,15 +378,11 @@ FRAME_CACHE_ALIAS = os.environ.get("FRAME_CACHE_ALIAS", "default")
 # entries in a Django cache backend expire after this many seconds.
 FRAME_CACHE_MAX_BYTES = int(os.environ.get("FRAME_CACHE_MAX_BYTES", str(2 * 1024**3)))
 FRAME_CACHE_TTL_SECONDS = int(os.environ.get("FRAME_CACHE_TTL_SECONDS", str(7 * 24 * 3600)))
-CELERY_BEAT_SCHEDULE["studies-prune-frame-cache"] = {
-    "task": "dicomweb.tasks.prune_frame_cache",
-    "schedule": timedelta(hours=1),
-}
 # Guest links (guestlinks app): guest sessions, attempt rate limits, SMS delivery.
 GUEST_SESSION_IDLE_SECONDS = int(os.environ.get("GUEST_SESSION_IDLE_SECONDS", "1800"))
 # Attempts (POSTs) at guest links, counted in the database so that every process shares them;
 # 0 switches a limit off. PER_IP counts per address and link (guestlinks/ratelimit.py).
-# Pruned hourly with the login counters (accounts-prune-rate-limits above).
+# Pruned hourly with the login counters (CELERY_BEAT_SCHEDULE above).
 GUESTLINK_RATE_LIMIT_WINDOW_SECONDS = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
 )

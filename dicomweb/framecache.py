@@ -149,8 +149,8 @@ class DjangoFrameCache:
 
 
 def frame_cache() -> FrameCache:
-    kind = getattr(settings, "FRAME_CACHE", "files")
+    kind = settings.FRAME_CACHE
     if kind == "django":
-        return DjangoFrameCache(getattr(settings, "FRAME_CACHE_ALIAS", "default"))
-    root = getattr(settings, "FRAME_CACHE_DIR", "") or Path(settings.MEDIA_ROOT) / "render-cache"
+        return DjangoFrameCache(settings.FRAME_CACHE_ALIAS)
+    root = settings.FRAME_CACHE_DIR or Path(settings.MEDIA_ROOT) / "render-cache"
     return FileFrameCache(Path(root))

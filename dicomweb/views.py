@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from pydicom.dataset import Dataset
 
+from accounts.referrer import send_no_referrer
 from studies import limits
 from studies.models import Instance
 from studies.rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
@@ -202,30 +203,33 @@ def _session_ended(ended: frames.SessionEnded) -> HttpResponse:
         body, status = {"error": "session_ended", "message": SESSION_ENDED}, 403
     response = JsonResponse(body, status=status)
     add_never_cache_headers(response)
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 
 def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """GET and HEAD only (405 otherwise). They change nothing, so no CSRF check is needed, and
-    without it a POST gets its 405 instead of a 403 from the CSRF middleware."""
+    without it a POST gets its 405 instead of a 403 from the CSRF middleware. A guest (no one
+    signed in) gets no referrer, as on every guest page."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except frames.SessionEnded as ended:
-            return _session_ended(ended)
+            response = _session_ended(ended)
+        if not getattr(request.user, "is_authenticated", False):
+            send_no_referrer(response)
+        return response
 
     return csrf_exempt(require_safe(wrapped))
 
 
 def _cache_headers(request: HttpRequest) -> dict[str, str]:
     """Clinicians: private, revalidated. Guests: never stored on the device (it may be shared
-    or a phone that changes hands), and no referrer, as on every guest page."""
+    or a phone that changes hands)."""
     if getattr(request.user, "is_authenticated", False):
         return {"Cache-Control": "private, no-cache"}
-    return {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+    return {"Cache-Control": "private, no-store"}
 
 
 def _rendered(

@@ -3,21 +3,12 @@ services check permissions and write the audit trail)."""
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdminMixin
+
 from .models import GuestLink, GuestLinkAccess
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-
-class GuestLinkAccessInline(admin.TabularInline):
+class GuestLinkAccessInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = GuestLinkAccess
     fields = ("created_at", "outcome", "ip_address", "user_agent")
     readonly_fields = fields
@@ -25,12 +16,9 @@ class GuestLinkAccessInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
 
 @admin.register(GuestLink)
-class GuestLinkAdmin(ReadOnlyAdmin):
+class GuestLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "public_id",
         "study",
@@ -78,7 +66,7 @@ class GuestLinkAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GuestLinkAccess)
-class GuestLinkAccessAdmin(ReadOnlyAdmin):
+class GuestLinkAccessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "outcome", "link", "ip_address", "user_agent")
     list_filter = ("outcome",)
     list_select_related = ("link",)

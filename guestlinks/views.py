@@ -19,6 +19,7 @@ from django.utils.formats import date_format
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.referrer import send_no_referrer
 from studies.access import get_worklist_study_for_user
 from studies.models import Study
 from studies.viewer import render_viewer
@@ -52,7 +53,7 @@ def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)  # Cache-Control: ... no-cache, no-store, private
-        response["Referrer-Policy"] = "no-referrer"
+        send_no_referrer(response)
         response["Content-Security-Policy"] = GUEST_CSP
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
@@ -63,7 +64,8 @@ def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 class _GuestCsrf(CsrfViewMiddleware):
     """CSRF for guest forms. Guest pages send `Referrer-Policy: no-referrer`, so browsers send
     `Origin: null` with their POSTs; that origin is accepted and the CSRF token (cookie plus
-    form field, SameSite=Lax) is checked as for every other form."""
+    form field, SameSite=Lax) is checked as for every other form. `_origin_verified` is Django's
+    private hook: see README "Upgrade notes" and tests/test_django_internals.py."""
 
     def _origin_verified(self, request: HttpRequest) -> bool:
         if request.META.get("HTTP_ORIGIN") == "null":

@@ -35,7 +35,7 @@ BACKOFF_MAX_SECONDS = 60 * 60
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "NOTIFICATIONS_MAX_ATTEMPTS", 5))
+    return int(settings.NOTIFICATIONS_MAX_ATTEMPTS)
 
 
 def backoff_seconds(attempts: int) -> int:

@@ -5,7 +5,5 @@ from django.utils.module_loading import import_string
 
 
 def send_sms(to: str, text: str) -> None:
-    backend = import_string(
-        getattr(settings, "SMS_BACKEND", "notifications.sms_backends.ConsoleBackend")
-    )
+    backend = import_string(settings.SMS_BACKEND)  # its default: cimar_share/settings.py
     backend().send(to, text)

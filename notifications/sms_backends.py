@@ -22,7 +22,7 @@ class OutboxBackend:
 
         from django.conf import settings
 
-        directory = Path(getattr(settings, "SMS_OUTBOX_DIR", settings.VAR_DIR / "sms-outbox"))
+        directory = Path(settings.SMS_OUTBOX_DIR)
         directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         path = directory / f"{stamp}-{uuid.uuid4().hex[:12]}.txt"

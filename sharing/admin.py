@@ -1,17 +1,19 @@
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
+
+from audit.admin import ReadOnlyAdminMixin
 
 from .models import Invitation, Share
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shares and invitations are written by the share service only (with their audit events)."""
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Shares and invitations are written by the share service only (with their audit events).
+    Deleting stays allowed, as it always was here (unlike the other read-only admins)."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
 
 
 @admin.register(Share)

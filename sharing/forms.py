@@ -2,7 +2,8 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import SetPasswordMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.urls import reverse
@@ -165,8 +166,11 @@ class ShareForm(forms.Form):
         ]
 
 
-class InvitationRegisterForm(forms.Form):
-    """Registration from an invitation: the address is fixed by the invitation."""
+class InvitationRegisterForm(SetPasswordMixin, forms.Form):
+    """Registration from an invitation: the address is fixed by the invitation. The two password
+    fields and their checks are Django's (`SetPasswordMixin`), with our wording."""
+
+    error_messages = {"password_mismatch": "The two passwords differ."}
 
     first_name = forms.CharField(
         label="First name",
@@ -178,17 +182,8 @@ class InvitationRegisterForm(forms.Form):
         max_length=150,
         widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
     )
-    password1 = forms.CharField(
-        label="Password",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validation.password_validators_help_text_html(),
-    )
-    password2 = forms.CharField(
-        label="Password again",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    password1, password2 = SetPasswordMixin.create_password_fields(label2="Password again")
+    password2.help_text = ""
 
     def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -196,18 +191,14 @@ class InvitationRegisterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
-        if password1 and password2 and password1 != password2:
-            self.add_error("password2", "The two passwords differ.")
-        elif password1:
+        self.validate_passwords()
+        if not self.has_error("password2", code="password_mismatch"):
+            # Checked against the account it would create (similar to the name or address?).
             candidate = get_user_model()(
                 username=self.email,
                 email=self.email,
                 first_name=cleaned.get("first_name", ""),
                 last_name=cleaned.get("last_name", ""),
             )
-            try:
-                password_validation.validate_password(password1, candidate)
-            except ValidationError as error:
-                self.add_error("password1", error)
+            self.validate_password_for_user(candidate, password_field_name="password1")
         return cleaned

@@ -18,7 +18,7 @@ class InvitationLinkExpired(Exception):
 
 
 def max_age() -> timedelta:
-    return timedelta(days=int(getattr(settings, "INVITATION_MAX_AGE_DAYS", 14)))
+    return timedelta(days=int(settings.INVITATION_MAX_AGE_DAYS))
 
 
 def make_token(public_id: UUID) -> str:

@@ -11,6 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.referrer import no_referrer
 from worklists.access import get_worklist_for_user, has_worklist_perm
 from worklists.services import personal_worklist_ensure
 
@@ -120,6 +121,7 @@ def _pending_invitation(public_id: Any) -> tuple[Invitation | None, str, int]:
 
 
 @never_cache
+@no_referrer  # this URL holds the token
 @require_http_methods(["GET", "HEAD"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The link in the email. Its URL holds the token, so it only checks the link, keeps the
@@ -139,7 +141,6 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         else:
             request.session[SESSION_INVITATION] = str(found.public_id)
             response = redirect("sharing:invitation_page")
-    response["Referrer-Policy"] = "no-referrer"  # this URL holds the token
     return response
 
 

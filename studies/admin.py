@@ -1,26 +1,14 @@
 """Studies in Django admin: read-only. Studies come in through the ingest service (uploads,
 `import_dicom`, shares), which stores files and keeps counts right; the admin only looks."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from audit.admin import ReadOnlyAdminMixin
 
 from .models import Series, Study, WorklistEntry
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class SeriesInline(ReadOnlyMixin, admin.TabularInline):
+class SeriesInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Series
     fields = readonly_fields = (
         "series_number",
@@ -32,14 +20,14 @@ class SeriesInline(ReadOnlyMixin, admin.TabularInline):
     show_change_link = False
 
 
-class WorklistEntryInline(ReadOnlyMixin, admin.TabularInline):
+class WorklistEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = WorklistEntry
     fields = readonly_fields = ("worklist", "source", "added_by", "added_at")
     extra = 0
 
 
 @admin.register(Study)
-class StudyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StudyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "patient_name",
         "patient_id",

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
+from django.template.defaultfilters import filesizeformat
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomFileLike
 from pydicom.filereader import read_dataset, read_preamble
@@ -68,11 +69,9 @@ SPOOL_IN_MEMORY = 8 * 1024 * 1024  # an inflated copy larger than this goes to a
 
 
 def human_size(size: int) -> str:
-    """1536 -> '1.5 KB': for messages about sizes."""
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
+    """1536 -> '1.5 KB': Django's `filesizeformat`, with a plain space instead of its no-break
+    space, as these messages also go to the command line (`import_dicom`) and the audit trail."""
+    return filesizeformat(size).replace("\xa0", " ")
 
 
 def check_declared(

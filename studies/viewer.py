@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from accounts.referrer import send_no_referrer
 from .models import Instance, Series, Study
 
 VIEWER_MAX_SIZE = 2048  # larger images are shown scaled to fit this box (dicomweb renders so)
@@ -122,6 +123,4 @@ def render_viewer(
     }
     response = render(request, "studies/viewer.html", context)
     response["Cache-Control"] = "private, no-store"
-    if guest:
-        response["Referrer-Policy"] = "no-referrer"
-    return response
+    return send_no_referrer(response) if guest else response
