@@ -257,7 +257,7 @@ def test_cache_serves_without_the_file_and_survives_a_new_process(
     cached = list((tmp_path / "media" / "render-cache").rglob("*"))
     assert any(path.is_file() for path in cached)
     ct_instance.file.storage.delete(ct_instance.file.name)  # only the cache can answer now
-    rendering._read_info_cached.cache_clear()
+    rendering.header._read_info_cached.cache_clear()
     second = client.get(frame_url(ct_instance))
     assert second.status_code == 200 and second.content == first.content
 
