@@ -233,7 +233,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, workdir: Path, files: dict[str, Path]) -> None:
+    """gunicorn in production mode on a free loopback port, with its own SQLite database and
+    media under `workdir`; `prepare` (a script run with username, password and the files as
+    JSON) creates what is served and prints its objects as JSON on its last line."""
+
+    def __init__(
+        self, workdir: Path, files: dict[str, Path], *, prepare: str = PREPARE, workers: int = 2
+    ) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -255,7 +261,7 @@ class Server:
             [
                 PYTHON,
                 "-c",
-                PREPARE,
+                prepare,
                 USERNAME,
                 PASSWORD,
                 json.dumps({k: str(v) for k, v in files.items()}),
@@ -269,7 +275,7 @@ class Server:
                 gunicorn,
                 "cimar_share.wsgi",
                 "-w",
-                "2",
+                str(workers),
                 "-b",
                 f"127.0.0.1:{self.port}",
                 "--log-level",
@@ -292,7 +298,8 @@ class Server:
                 time.sleep(0.2)
         else:
             raise RuntimeError("gunicorn did not start")
-        self.cookie = self.log_in()
+        self.cookie = self.log_in() if prepare is PREPARE else ""
+
 
     def _run(self, command: list[str], extra: dict[str, str] | None = None) -> str:
         result = subprocess.run(  # noqa: S603 (manage.py and python -c with fixed code)
