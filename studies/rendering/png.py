@@ -1,4 +1,4 @@
-"""PNG, written directly: unfiltered rows deflated at the fastest level (ISA-L)."""
+"""PNG, written directly: rows through the Sub filter, deflated at the fastest level (ISA-L)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,23 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def encode_png(pixels: np.ndarray) -> bytes:
     """A PNG of 8-bit grey, RGB or RGBA pixels, written directly.
 
-    Rows are left unfiltered (filter type 0) and deflated at the fastest level, which is what
-    dominates the cost of an uncached frame: with ISA-L (`isal`) a 512x512 CT slice deflates in
-    about 0.3 ms, against 1.1 ms for zlib's run-length strategy and 5 ms for Pillow's encoder,
-    and the file is within a few per cent of zlib's size. Filtering (Sub/Up) would not help:
-    on noisy medical images it makes the stream larger at these levels.
+    Every row goes through PNG's Sub filter (type 1: each byte minus the one a pixel to its
+    left, computed in place with one numpy subtraction) and is deflated at the fastest level,
+    which is what dominates the cost of an uncached frame: with ISA-L (`isal`) a 512x512 CT
+    slice deflates in under a millisecond, against 5 ms for Pillow's encoder. Measured on the
+    demo CT and a 2048x2048 radiograph (bench/phone.py's images), against unfiltered rows: the
+    CT slice 58 KB instead of 63 KB, the radiograph 1.41 MB instead of 2.35 MB (351 KB instead
+    of 568 KB at a phone's 1170 pixels), for about 0.3 ms more per CT slice. Up and Paeth gave
+    about the same or larger files (Paeth 5x slower), higher ISA-L levels under 1% less, and
+    zlib at level 6 or 9 about 10% less for 20 to 100 times the time.
     """
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    raw = np.zeros((height, width * channels + 1), dtype=np.uint8)  # filter byte 0 per row
-    raw[:, 1:] = pixels.reshape(height, width * channels)
+    rows = pixels.reshape(height, width * channels)
+    raw = np.empty((height, width * channels + 1), dtype=np.uint8)
+    raw[:, 0] = 1  # the Sub filter, on every row
+    raw[:, 1 : 1 + channels] = rows[:, :channels]
+    np.subtract(rows[:, channels:], rows[:, :-channels], out=raw[:, 1 + channels :])  # mod 256
     colour_type = {1: 0, 3: 2, 4: 6}[channels]
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     chunks = (_chunk(b"IHDR", header), _chunk(b"IDAT", deflate(raw.data)), _chunk(b"IEND", b""))
