@@ -18,6 +18,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.http import quote_etag
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from worklists.models import Worklist
@@ -242,7 +243,7 @@ def frame_key(instance: Instance, params: RenderParams) -> str:
 
 
 def etag_for(key: str) -> str:
-    return f'"{key}"'
+    return quote_etag(key)
 
 
 def _source(instance: Instance) -> str | bytes:

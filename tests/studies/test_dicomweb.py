@@ -133,8 +133,11 @@ def test_guest_session_granted_the_study(client, ct_instance, monkeypatch):
     for url in urls(ct_instance):
         response = client.get(url)
         assert response.status_code == 200, url
-        # A guest's images and metadata are never stored on the device.
-        assert response["Cache-Control"] == "private, no-store", url
+        # A guest's images are kept on the device only with their validator and revalidated
+        # on every use (the session is checked each time); metadata is never stored.
+        expected = "private, no-store" if "metadata" in url else "private, no-cache"
+        assert response["Cache-Control"] == expected, url
+        assert ("ETag" in response) == ("metadata" not in url), url
         assert response["Referrer-Policy"] == "no-referrer", url
 
 
