@@ -75,8 +75,8 @@ def negotiate(request: HttpRequest, default: str, supported: tuple[str, ...] = P
             f"None of the requested media types ({accept}) can be produced; "
             f"this resource is available as {', '.join(supported)}."
         )
-    wanted = probe.accepted_type(default)
-    if best != default and wanted and wanted.quality >= probe.accepted_type(best).quality:
+    wanted, chosen = probe.accepted_type(default), probe.accepted_type(best)
+    if best != default and wanted and chosen and wanted.quality >= chosen.quality:
         return default  # e.g. a browser's "image/webp,...,image/*": lossless PNG, not WebP
     return best
 
@@ -164,6 +164,17 @@ def render_params(
 # --- Responses --------------------------------------------------------------------------------
 
 
+def conditional(request: HttpRequest, headers: dict[str, str]) -> HttpResponse | None:
+    """A 304 carrying `headers` when the request's If-None-Match matches their ETag (Django's
+    `get_conditional_response`); None when the full response must be sent."""
+    response = get_conditional_response(request, etag=headers["ETag"], response=HttpResponse())
+    if response is None or response.status_code != 304:
+        return None
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
 SESSION_ENDED = "Your session has ended: open your link again, or sign in."
 
 
@@ -222,10 +233,8 @@ def _rendered(
     key = frames.frame_key(instance, params)
     etag = frames.etag_for(key)
     headers = {"ETag": etag, "Vary": "Accept, Cookie", **_cache_headers(request, validated=True)}
-    not_modified = get_conditional_response(request, etag=etag, response=HttpResponse())
-    if not_modified.status_code == 304:
-        for name, value in headers.items():
-            not_modified[name] = value
+    not_modified = conditional(request, headers)
+    if not_modified is not None:
         return not_modified
     try:
         data = frames.rendered_frame(instance, params, key)

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from . import dicomweb
+from . import dicomweb, frame_values
 
 
 class UIDConverter:
@@ -36,4 +36,5 @@ urlpatterns = [
     path(
         f"{INSTANCE}/frames/<int:frame>/thumbnail", dicomweb.frame_thumbnail, name="frame_thumbnail"
     ),
+    path(f"{INSTANCE}/frames/<int:frame>/values", frame_values.frame_values, name="frame_values"),
 ]

@@ -75,6 +75,7 @@ __all__ = [
     "Window",
     "auto_window",
     "check_limits",
+    "decode",
     "decode_frame",
     "deflate",
     "encode",
@@ -134,14 +135,18 @@ class RenderParams:
     quality: int = DEFAULT_QUALITY
 
 
-def render(source: Source, params: RenderParams, bounds: Limits = Limits()) -> bytes:  # noqa: B008 (frozen)
-    """Decode, window and encode one frame of a DICOM file (a path, or the file's bytes)."""
+def decode(source: Source, frame: int, bounds: Limits = Limits()) -> tuple[ImageInfo, np.ndarray]:  # noqa: B008 (frozen)
+    """The header and the stored values of one frame, the limits checked before decoding."""
     info = read_info(source, bounds.max_inflated)
     check_limits(info, bounds)
     if info.transfer_syntax == limits.DEFLATED:  # no frame offsets: inflate (bounded) again
         with _inflated(source, bounds.max_inflated) as (plain, _):
-            pixels = decode_frame(info, plain, params.frame)
-    else:
-        pixels = decode_frame(info, source, params.frame)
+            return info, decode_frame(info, plain, frame)
+    return info, decode_frame(info, source, frame)
+
+
+def render(source: Source, params: RenderParams, bounds: Limits = Limits()) -> bytes:  # noqa: B008 (frozen)
+    """Decode, window and encode one frame of a DICOM file (a path, or the file's bytes)."""
+    info, pixels = decode(source, params.frame, bounds)
     display = to_display(info, pixels, params.frame, params.window)
     return encode(display, params.media_type, quality=params.quality, viewport=params.viewport)
