@@ -164,7 +164,8 @@ TIMELINE = """() => {
     rows.push([r.name.slice(-60), Math.round(r.startTime), Math.round(r.requestStart),
                Math.round(r.responseStart), Math.round(r.responseEnd), r.transferSize]);
   }
-  for (const m of performance.getEntriesByType('mark')) rows.push([m.name, Math.round(m.startTime)]);
+  for (const m of performance.getEntriesByType('mark'))
+    rows.push([m.name, Math.round(m.startTime)]);
   return rows.map((r) => r.join('  ')).join('\\n');
 }"""
 # One drag step of the W/L tool, until the next frame is painted; median of `steps`.

@@ -6,6 +6,8 @@
    clients: median/p95 latency and requests/s of the rendered endpoint, cold (a different
    window on every request, so no cache answers) and cached; plus single-client latency.
 3. The viewer's time to first image in Chromium (Playwright), pre-rendered as after ingest.
+3b. The guest viewer on a phone over slow 4G (bench/phone.py): first image after the password,
+   the whole series, and a window/level step, for the demo CT and a 2048x2048 radiograph.
 4. Peak memory of the largest allowed render and of each refused bomb (bench/memory.py).
 
 Each web figure stands beside the in-process render time of the same frame (the ratio shows the
@@ -300,7 +302,6 @@ class Server:
             raise RuntimeError("gunicorn did not start")
         self.cookie = self.log_in() if prepare is PREPARE else ""
 
-
     def _run(self, command: list[str], extra: dict[str, str] | None = None) -> str:
         result = subprocess.run(  # noqa: S603 (manage.py and python -c with fixed code)
             command,
@@ -512,16 +513,24 @@ def main() -> None:
             server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print("Guest viewer on a phone over slow 4G (Chromium) ...", flush=True)
+    from bench import memory, phone
+
+    phone_figures = phone.measure()
     print("Peak memory: the largest allowed render and each refused bomb ...", flush=True)
-    from bench import memory
 
     peaks = memory.measure()
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "load_average": [round(v, 1) for v in os.getloadavg()],
+        },
         "in_process_per_syntax": syntaxes,
         "full_stack": web,
         "viewer_first_image_ms": first_image,
+        "phone_slow_4g": phone_figures,
         "peak_memory": peaks,
         "targets": {
             "uncached PNG median <= 8.3 ms (Orthanc)": web["uncached PNG, 1 client"]["median_ms"]
@@ -564,8 +573,9 @@ def print_report(report: dict) -> None:
         f"\nViewer time to first image (pre-rendered JPEG 2000 study): "
         f"{report['viewer_first_image_ms']} ms"
     )
-    from bench import memory
+    from bench import memory, phone
 
+    phone.print_figures(report.get("phone_slow_4g"))
     memory.print_figures(report["peak_memory"])
     for target, met in report["targets"].items():
         print(f"  {'met ' if met else 'MISSED'}  {target}")

@@ -12,8 +12,8 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from .frames import VIEWER_MAX_SIZE
-from .rendering import JPEG
 from .models import Instance, Series, Study
+from .rendering import JPEG
 
 CT_PRESETS = [
     {"key": "brain", "label": "Brain", "center": 40, "width": 80},
