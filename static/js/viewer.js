@@ -74,7 +74,8 @@
     return url + windowParam(win);
   }
   function valuesUrl(study, series, item) {
-    return instanceUrl(study, series, item) + "/values?" + sizeParam(item).slice(1);
+    var size = sizeParam(item);
+    return instanceUrl(study, series, item) + "/values" + (size ? "?" + size.slice(1) : "");
   }
   function thumbnailUrl(study, series) {
     return data.dicomweb + "/studies/" + study.uid + "/series/" + series.uid + "/thumbnail?accept=image/jpeg";
