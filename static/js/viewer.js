@@ -324,7 +324,7 @@
   // How much of the series is in the browser: the slider's data-loaded (a preview or better)
   // and data-lossless, and a short text beside it until every slice is lossless.
   function updateLoading() {
-    if (state.window) return;  // counted in the default window, which the series loads in
+    if (state.window) { loadingLabel.textContent = ""; return; }  // counted in the default window
     var study = currentStudy(), series = currentSeries(), n = state.slices.length;
     var shown = 0, exact = 0, counted = Math.min(n, CACHE_LIMIT / 2);
     for (var i = 0; i < counted; i++) {
@@ -405,8 +405,12 @@
   }
   function drawValues() {
     if (!state.window || ended) return false;
-    var entry = values.get(currentValuesUrl());
+    var url = currentValuesUrl(), entry = values.get(url);
     if (!entry || typeof entry === "string") return false;
+    if (!entry.confirmed) {  // a guest's session is asked about once per slice windowed here
+      entry.confirmed = true;
+      confirmAccess(url);
+    }
     var header = entry.header, table = windowTable(header, state.window);
     var context = canvas.getContext("2d");
     if (canvas.width !== header.columns || canvas.height !== header.rows) {
