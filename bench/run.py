@@ -6,6 +6,8 @@
    clients: median/p95 latency and requests/s of the rendered endpoint, cold (a different
    window on every request, so no cache answers) and cached; plus single-client latency.
 3. The viewer's time to first image in Chromium (Playwright), pre-rendered as after ingest.
+3b. The guest viewer on a phone over slow 4G (bench/phone.py): first image after the password,
+   the whole series, and a window/level step, for the demo CT and a 2048x2048 radiograph.
 4. Peak memory of the largest allowed render and of each refused bomb (bench/memory.py).
 
 Each web figure stands beside the in-process render time of the same frame (the ratio shows the
@@ -229,7 +231,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, workdir: Path, files: dict[str, Path]) -> None:
+    """gunicorn in production mode on a free loopback port, with its own SQLite database and
+    media under `workdir`; `prepare` (a script run with username, password and the files as
+    JSON) creates what is served and prints its objects as JSON on its last line."""
+
+    def __init__(
+        self, workdir: Path, files: dict[str, Path], *, prepare: str = PREPARE, workers: int = 2
+    ) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -251,7 +259,7 @@ class Server:
             [
                 PYTHON,
                 "-c",
-                PREPARE,
+                prepare,
                 USERNAME,
                 PASSWORD,
                 json.dumps({k: str(v) for k, v in files.items()}),
@@ -265,7 +273,7 @@ class Server:
                 gunicorn,
                 "cimar_share.wsgi",
                 "-w",
-                "2",
+                str(workers),
                 "-b",
                 f"127.0.0.1:{self.port}",
                 "--log-level",
@@ -288,7 +296,7 @@ class Server:
                 time.sleep(0.2)
         else:
             raise RuntimeError("gunicorn did not start")
-        self.cookie = self.log_in()
+        self.cookie = self.log_in() if prepare is PREPARE else ""
 
     def _run(self, command: list[str], extra: dict[str, str] | None = None) -> str:
         result = subprocess.run(  # noqa: S603 (manage.py and python -c with fixed code)
@@ -501,8 +509,11 @@ def main() -> None:
             server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print("Guest viewer on a phone over slow 4G (Chromium) ...", flush=True)
+    from bench import memory, phone
+
+    phone_figures = phone.measure()
     print("Peak memory: the largest allowed render and each refused bomb ...", flush=True)
-    from bench import memory
 
     peaks = memory.measure()
     print("Loading a signed-in request: ours against Django's stock classes ...", flush=True)
@@ -511,10 +522,15 @@ def main() -> None:
     request_loading = loading.measure()
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "load_average": [round(v, 1) for v in os.getloadavg()],
+        },
         "in_process_per_syntax": syntaxes,
         "full_stack": web,
         "viewer_first_image_ms": first_image,
+        "phone_slow_4g": phone_figures,
         "peak_memory": peaks,
         "request_loading_us": request_loading,
         "targets": {
@@ -558,8 +574,9 @@ def print_report(report: dict) -> None:
         f"\nViewer time to first image (pre-rendered JPEG 2000 study): "
         f"{report['viewer_first_image_ms']} ms"
     )
-    from bench import memory
+    from bench import memory, phone
 
+    phone.print_figures(report.get("phone_slow_4g"))
     memory.print_figures(report["peak_memory"])
     from bench import loading
 

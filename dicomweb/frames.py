@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.http import quote_etag
 
 from studies import rendering
 from studies.access import guest_link_ended_message, guest_study_ids
@@ -220,7 +221,7 @@ def frame_key(instance: Instance, params: RenderParams) -> str:
 
 
 def etag_for(key: str) -> str:
-    return f'"{key}"'
+    return quote_etag(key)
 
 
 def _source(instance: Instance) -> str | bytes:

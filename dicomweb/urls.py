@@ -2,6 +2,7 @@
 
 from django.urls import path, register_converter
 
+from . import frame_values
 from . import views as dicomweb
 
 
@@ -36,4 +37,5 @@ urlpatterns = [
     path(
         f"{INSTANCE}/frames/<int:frame>/thumbnail", dicomweb.frame_thumbnail, name="frame_thumbnail"
     ),
+    path(f"{INSTANCE}/frames/<int:frame>/values", frame_values.frame_values, name="frame_values"),
 ]

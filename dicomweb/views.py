@@ -20,7 +20,7 @@ from typing import Any
 import pydicom
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.cache import add_never_cache_headers
+from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from pydicom.dataset import Dataset
@@ -62,43 +62,25 @@ def _text(message: str, status: int) -> HttpResponse:
 # --- Parameters -------------------------------------------------------------------------------
 
 
-def _accepted(accept: str) -> dict[str, float]:
-    """Media ranges of an Accept value with their q (RFC 9110), lower-cased."""
-    ranges: dict[str, float] = {}
-    for part in accept.split(","):
-        media, *options = (piece.strip() for piece in part.split(";"))
-        if not media:
-            continue
-        q = 1.0
-        for option in options:
-            name, _, value = option.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        ranges[media.lower()] = max(q, ranges.get(media.lower(), 0.0))
-    return ranges
-
-
-def negotiate(accept: str, default: str, supported: tuple[str, ...] = PREFERENCE) -> str:
-    """The media type to answer with: the highest q, ties going to `default` then PNG, JPEG,
-    WebP. An empty Accept means the default; nothing acceptable raises NotAcceptable."""
+def negotiate(request: HttpRequest, default: str, supported: tuple[str, ...] = PREFERENCE) -> str:
+    """The media type to answer with (Django's `get_preferred_type` over the Accept header, or
+    the `accept` query parameter for <img> tags, which cannot set headers): the highest q, the
+    default winning whatever it ties with. An empty Accept means the default; nothing
+    acceptable raises NotAcceptable."""
+    accept = _accept(request)
     if not accept.strip():
         return default
-    ranges = _accepted(accept)
-    order = (default, *(m for m in supported if m != default))
-    best, best_q = None, 0.0
-    for media in order:
-        family = media.split("/")[0] + "/*"
-        q = ranges.get(media, ranges.get(family, ranges.get("*/*", 0.0)))
-        if q > best_q:
-            best, best_q = media, q
+    probe = HttpRequest()
+    probe.META["HTTP_ACCEPT"] = accept
+    best = probe.get_preferred_type((default, *(m for m in supported if m != default)))
     if best is None:
         raise NotAcceptable(
             f"None of the requested media types ({accept}) can be produced; "
             f"this resource is available as {', '.join(supported)}."
         )
+    wanted, chosen = probe.accepted_type(default), probe.accepted_type(best)
+    if best != default and wanted and chosen and wanted.quality >= chosen.quality:
+        return default  # e.g. a browser's "image/webp,...,image/*": lossless PNG, not WebP
     return best
 
 
@@ -169,7 +151,7 @@ def render_params(
     request: HttpRequest, instance: Instance, frame: int, *, thumbnail: bool
 ) -> RenderParams:
     base = frames.thumbnail_params() if thumbnail else frames.default_params(instance, frame)
-    media_type = negotiate(_accept(request), base.media_type)
+    media_type = negotiate(request, base.media_type)
     viewport = parse_viewport(request.GET.get("viewport"))
     return RenderParams(
         frame=frame,
@@ -185,9 +167,15 @@ def render_params(
 # --- Responses --------------------------------------------------------------------------------
 
 
-def _if_none_match(request: HttpRequest, etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
-    return header.strip() == "*" or etag in (tag.strip() for tag in header.split(","))
+def conditional(request: HttpRequest, headers: dict[str, str]) -> HttpResponse | None:
+    """A 304 carrying `headers` when the request's If-None-Match matches their ETag (Django's
+    `get_conditional_response`); None when the full response must be sent."""
+    response = get_conditional_response(request, etag=headers["ETag"], response=HttpResponse())
+    if response is None or response.status_code != 304:
+        return None
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 SESSION_ENDED = "Your session has ended: open your link again, or sign in."
@@ -224,12 +212,15 @@ def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     return csrf_exempt(require_safe(wrapped))
 
 
-def _cache_headers(request: HttpRequest) -> dict[str, str]:
-    """Clinicians: private, revalidated. Guests: never stored on the device (it may be shared
-    or a phone that changes hands)."""
+def _cache_headers(request: HttpRequest, *, validated: bool = False) -> dict[str, str]:
+    """Clinicians: private, revalidated. Guests: no referrer, as on every guest page; images
+    with a validator (`validated`) private and revalidated on every use, so the phone reuses
+    a frame's bytes within the session (a 304) while the server still checks the session each
+    time; anything else never stored on the device (it may be shared or change hands)."""
     if getattr(request.user, "is_authenticated", False):
         return {"Cache-Control": "private, no-cache"}
-    return {"Cache-Control": "private, no-store"}
+    cache_control = "private, no-cache" if validated else "private, no-store"
+    return {"Cache-Control": cache_control}
 
 
 def _rendered(
@@ -247,9 +238,10 @@ def _rendered(
         return _text(str(exc), 406)
     key = frames.frame_key(instance, params)
     etag = frames.etag_for(key)
-    headers = {"ETag": etag, "Vary": "Accept, Cookie", **_cache_headers(request)}
-    if _if_none_match(request, etag):
-        return HttpResponse(status=304, headers=headers)
+    headers = {"ETag": etag, "Vary": "Accept, Cookie", **_cache_headers(request, validated=True)}
+    not_modified = conditional(request, headers)
+    if not_modified is not None:
+        return not_modified
     try:
         data = frames.rendered_frame(instance, params, key)
     except frames.RenderBusy as exc:
@@ -340,7 +332,7 @@ def instance_metadata_json(instance: Instance) -> list[dict]:
 def instance_metadata(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
     obj = frames.get_instance_for_request(request, study, series, instance)
     try:
-        negotiate(_accept(request), DICOM_JSON, (DICOM_JSON, "application/json"))
+        negotiate(request, DICOM_JSON, (DICOM_JSON, "application/json"))
     except NotAcceptable as exc:
         return _text(str(exc), 406)
     try:

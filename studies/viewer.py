@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.referrer import send_no_referrer
 from .models import Instance, Series, Study
+from .rendering import JPEG
 
 VIEWER_MAX_SIZE = 2048  # larger images are shown scaled to fit this box (dicomweb renders so)
 
@@ -24,6 +25,24 @@ CT_PRESETS = [
     {"key": "liver", "label": "Liver", "center": 60, "width": 160},
 ]
 PRESETS_BY_MODALITY = {"CT": CT_PRESETS}
+# The lossy preview a slice may show first (marked as such until its lossless image replaces
+# it): small enough that the first image, and then the whole series, arrive fast on a phone's
+# slow network. Measured on the demo CT's 40 slices: JPEG 70 at 512 is 22 KB a slice, at 384
+# 12 KB (the series in 2.5 s at 1.6 Mbit/s instead of 4.6 s).
+PREVIEW = {"quality": 70, "size": 384}
+
+
+def preview_url(dicomweb: str, study_uid: str, series_uid: str, instance: list[Any]) -> str:
+    """The first frame's preview; viewer.js builds the same URL (`previewUrl`), so that the
+    browser uses the page's preload of it."""
+    sop, _, _, columns, rows = instance
+    url = (
+        f"{dicomweb}/studies/{study_uid}/series/{series_uid}/instances/{sop}/frames/1/rendered"
+        f"?accept={JPEG}&quality={PREVIEW['quality']}"
+    )
+    if max(columns or 0, rows or 0) > PREVIEW["size"]:
+        url += f"&viewport={PREVIEW['size']},{PREVIEW['size']}"
+    return url
 
 
 def _label(study: Study) -> str:
@@ -55,7 +74,7 @@ def viewer_studies(studies: Iterable[Study]) -> list[dict[str, Any]]:
         viewport = f"{VIEWER_MAX_SIZE},{VIEWER_MAX_SIZE}" if big else ""
         # Never more frames than an instance may have (rows stored before ingest checked it).
         frames = min(max(frames or 1, 1), settings.DICOM_MAX_FRAMES)
-        by_series[series_id].append([sop, frames, viewport])
+        by_series[series_id].append([sop, frames, viewport, width, height])
         if series_id not in windows and center is not None and window_width:
             windows[series_id] = [center, window_width]
     series_by_study: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -98,11 +117,18 @@ def render_viewer(
     no worklist links; a patient banner (plus `banner`, e.g. who shared it) instead. Image
     URLs are the same /dicomweb/ URLs; access there is checked against the session."""
     priors = list(priors)
+    dicomweb = reverse("dicomweb:series_thumbnail", kwargs={"study": "0", "series": "0"}).split(
+        "/studies/"
+    )[0]
+    studies = viewer_studies([study, *priors])
+    first = None
+    if studies[0]["series"]:
+        series = studies[0]["series"][0]
+        first = preview_url(dicomweb, studies[0]["uid"], series["uid"], series["instances"][0])
     data = {
         "guest": guest,
-        "dicomweb": reverse(
-            "dicomweb:series_thumbnail", kwargs={"study": "0", "series": "0"}
-        ).split("/studies/")[0],
+        "dicomweb": dicomweb,
+        "preview": PREVIEW,
         "patient": {
             "name": study.patient_display_name,
             "id": study.patient_id,
@@ -111,7 +137,7 @@ def render_viewer(
             else "",
             "sex": study.patient_sex,
         },
-        "studies": viewer_studies([study, *priors]),
+        "studies": studies,
     }
     context = {
         "study": study,
@@ -120,6 +146,7 @@ def render_viewer(
         "banner": banner,
         "back_url": None if guest else back_url,
         "viewer_data": data,
+        "first_preview": first,
     }
     response = render(request, "studies/viewer.html", context)
     response["Cache-Control"] = "private, no-store"

@@ -1,15 +1,26 @@
 /* Cimar Share image viewer: plain JavaScript, no external assets.
  * Images are DICOMweb rendered frames (/dicomweb/.../frames/N/rendered); the server windows
- * and encodes them. While the user drags the window, the shown image is adjusted with an SVG
- * filter and the exact rendering is requested once the drag settles. */
+ * and encodes them, sized to the screen's device pixels when that is smaller than the image.
+ *
+ * Load order (a phone on a slow network gets the slice on screen first): the slice on screen
+ * (its lossy preview, which the page preloads, then its lossless image), then the rest of the
+ * series outward from it (previews, then lossless images), then the thumbnails; at most
+ * MAX_IN_FLIGHT requests at once, and a jump elsewhere cancels what is no longer wanted. A
+ * preview on screen is marked as such until its lossless image replaces it.
+ *
+ * Window/level: once the slice's stored values are in the browser (/frames/N/values, fetched
+ * once, lossless), each step is drawn on a canvas here; until then the image on screen is
+ * adjusted with an SVG filter and the exact rendering is requested once the drag settles. */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("viewer-data").textContent);
   var $ = function (id) { return document.getElementById(id); };
   var stage = $("viewer-stage"), img = $("viewer-image"), slider = $("viewer-slider");
   var presetSelect = $("viewer-preset"), placeholder = $("viewer-placeholder");
+  var canvas = $("viewer-canvas"), previewMark = $("overlay-preview"), loadingLabel = $("viewer-loading");
   var filterFuncs = document.querySelectorAll("#wl-preview feComponentTransfer > *");
-  var PRELOAD_AHEAD = 6, PRELOAD_BEHIND = 3, CACHE_LIMIT = 200, WINDOW_DEBOUNCE_MS = 180;
+  var CACHE_LIMIT = 400, WINDOW_DEBOUNCE_MS = 180, MAX_IN_FLIGHT = 4, VIEWER_MAX_SIZE = 2048;
+  var WINDOWED_AROUND = 7;
 
   var state = {
     study: 0, series: 0, slice: 0, slices: { length: 0, at: null },
@@ -19,7 +30,11 @@
     tool: window.matchMedia("(pointer: coarse)").matches ? "scroll" : "window",
     direction: 1
   };
-  var preloaded = new Map();  // url -> Image, most recent last
+  var preloaded = new Map();  // url -> Image, loaded and decoded; most recent last
+  var inFlight = new Map();   // url -> Image being loaded
+  var failed = new Set();     // urls that did not load (not asked for again)
+  var values = new Map();     // values url -> {header, stored} | "loading" | "refused"
+  var thumbnailsStarted = false, firstShown = false;
   var windowTimer = null;
   var ended = false;          // the session (or the guest's link) ended: nothing more is shown
   var confirming = false;     // a guest's access check of a prefetched slice is under way
@@ -27,12 +42,40 @@
   function currentStudy() { return data.studies[state.study]; }
   function currentSeries() { return currentStudy().series[state.series]; }
 
+  function instanceUrl(study, series, item) {
+    return data.dicomweb + "/studies/" + study.uid + "/series/" + series.uid +
+      "/instances/" + item.sop + "/frames/" + item.frame;
+  }
+  function windowParam(win) {
+    return win ? "&window=" + round(win.center) + "," + round(win.width) : "";
+  }
+  // The screen's device pixels, rounded up to 64 (so that a few sizes serve every phone).
+  function deviceBox() {
+    var ratio = window.devicePixelRatio || 1;
+    var up = function (v) { return Math.max(64, Math.ceil(v * ratio / 64) * 64); };
+    return [up(stage.clientWidth || window.innerWidth), up(stage.clientHeight || window.innerHeight)];
+  }
+  // The lossless image: full size, or fitted to the screen's device pixels when that is
+  // smaller (never past VIEWER_MAX_SIZE, the server's default box for large images).
+  function sizeParam(item) {
+    var box = deviceBox();
+    box = [Math.min(box[0], VIEWER_MAX_SIZE), Math.min(box[1], VIEWER_MAX_SIZE)];
+    if ((item.columns || 0) > box[0] || (item.rows || 0) > box[1]) return "&viewport=" + box[0] + "," + box[1];
+    return item.viewport ? "&viewport=" + item.viewport : "";
+  }
   function frameUrl(study, series, item, win) {
-    var url = data.dicomweb + "/studies/" + study.uid + "/series/" + series.uid +
-      "/instances/" + item.sop + "/frames/" + item.frame + "/rendered?accept=image/png";
-    if (win) url += "&window=" + round(win.center) + "," + round(win.width);
-    if (item.viewport) url += "&viewport=" + item.viewport;
-    return url;
+    return instanceUrl(study, series, item) + "/rendered?accept=image/png" + windowParam(win) + sizeParam(item);
+  }
+  // The lossy preview: JPEG, at most PREVIEW.size; the same URL as the page's preload
+  // (studies/viewer.py preview_url) for the first slice.
+  function previewUrl(study, series, item, win) {
+    var url = instanceUrl(study, series, item) + "/rendered?accept=image/jpeg&quality=" + data.preview.quality;
+    if (Math.max(item.columns || 0, item.rows || 0) > data.preview.size) url += "&viewport=" + data.preview.size + "," + data.preview.size;
+    return url + windowParam(win);
+  }
+  function valuesUrl(study, series, item) {
+    var size = sizeParam(item);
+    return instanceUrl(study, series, item) + "/values" + (size ? "?" + size.slice(1) : "");
   }
   function thumbnailUrl(study, series) {
     return data.dicomweb + "/studies/" + study.uid + "/series/" + series.uid + "/thumbnail?accept=image/jpeg";
@@ -57,7 +100,7 @@
           if (ends[mid] > i) hi = mid; else lo = mid + 1;
         }
         var inst = series.instances[lo], first = lo ? ends[lo - 1] : 0;
-        return { sop: inst[0], frame: i - first + 1, viewport: inst[2] };
+        return { sop: inst[0], frame: i - first + 1, viewport: inst[2], columns: inst[3], rows: inst[4] };
       }
     };
   }
@@ -77,9 +120,9 @@
         (series.description ? " · " + series.description : "");
       button.setAttribute("aria-label", "Series " + label + ", " + count + " images");
       var thumb = document.createElement("img");
-      thumb.loading = "lazy";
       thumb.alt = "";
-      thumb.src = thumbnailUrl(study, series);
+      thumb.dataset.src = thumbnailUrl(study, series);  // loaded after the series (startThumbnails)
+      if (thumbnailsStarted) thumb.src = thumb.dataset.src;
       thumb.addEventListener("error", function () { thumb.classList.add("broken"); });
       var text = document.createElement("span");
       text.textContent = label + " (" + count + ")";
@@ -149,6 +192,7 @@
     slider.max = String(state.slices.length);
     slider.disabled = state.slices.length < 2;
     buildPresets();
+    Array.from(inFlight.keys()).forEach(cancel);  // another series: what was loading is not wanted
     state.slice = 0;
     showSlice(0);
   }
@@ -156,21 +200,39 @@
   function showSlice(index, keepFilter) {
     if (ended || !state.slices.length) return;
     index = Math.max(0, Math.min(state.slices.length - 1, index));
+    var jumped = Math.abs(index - state.slice) > 1;
     if (index !== state.slice) state.direction = index > state.slice ? 1 : -1;
     state.slice = index;
-    var url = frameUrl(currentStudy(), currentSeries(), state.slices.at(index), state.window);
-    if (img.getAttribute("src") !== url) {
-      if (preloaded.has(url)) confirmAccess(url);
-      placeholder.hidden = true;
-      img.hidden = false;
-      img.dataset.window = state.window ? state.window.center + "," + state.window.width : "";
-      img.src = url;
-      remember(url, img);
-    }
+    placeholder.hidden = true;
+    if (state.window) ensureValues();
+    if (!drawValues()) showImage(index);
     if (!keepFilter) clearPreview();
     slider.value = String(index + 1);
     updateOverlay();
-    preloadAround(index);
+    schedule(jumped);
+  }
+
+  // The best image of slice `index` that the browser has: lossless, else its preview; when it
+  // has neither, the preview is asked for first (it is small), then the lossless image.
+  function showImage(index) {
+    var study = currentStudy(), series = currentSeries(), item = state.slices.at(index);
+    var lossless = frameUrl(study, series, item, state.window);
+    var preview = previewUrl(study, series, item, state.window);
+    var url = preloaded.has(lossless) || failed.has(preview) || inFlight.has(lossless) && !preloaded.has(preview)
+      ? lossless : preview;
+    hideCanvas();
+    img.hidden = false;
+    if (img.getAttribute("src") !== url) {
+      if (preloaded.has(url)) confirmAccess(url);
+      else if (!inFlight.has(url)) inFlight.set(url, img);  // the <img> loads it (and the page's preload)
+      img.dataset.window = state.window ? state.window.center + "," + state.window.width : "";
+      img.dataset.kind = url === preview ? "preview" : "lossless";
+      img.src = url;
+    }
+    markPreview();
+  }
+  function markPreview() {
+    previewMark.hidden = !(img.dataset.kind === "preview" && img.complete && !img.hidden);
   }
 
   function remember(url, image) {
@@ -179,20 +241,198 @@
     while (preloaded.size > CACHE_LIMIT) preloaded.delete(preloaded.keys().next().value);
   }
 
-  function preloadAround(index) {
-    var ahead = state.direction > 0 ? PRELOAD_AHEAD : PRELOAD_BEHIND;
-    var behind = state.direction > 0 ? PRELOAD_BEHIND : PRELOAD_AHEAD;
-    for (var offset = -behind; offset <= ahead; offset++) {
-      var i = index + offset;
-      if (offset === 0 || i < 0 || i >= state.slices.length) continue;
-      var url = frameUrl(currentStudy(), currentSeries(), state.slices.at(i), state.window);
-      if (preloaded.has(url)) continue;
-      var image = new Image();
-      image.decoding = "async";
-      image.addEventListener("error", checkFailure.bind(null, url));
-      image.src = url;
-      remember(url, image);
+  // --- Load order -----------------------------------------------------------------------------
+  var queue = [];
+  // Slice indices outward from the one on screen, ahead first: the whole series (up to
+  // CACHE_LIMIT / 2 slices) in the default window; a few neighbours in a window of the user's
+  // (each window is another image of every slice).
+  function around(n) {
+    var order = [state.slice], limit = Math.min(n, state.window ? WINDOWED_AROUND : CACHE_LIMIT / 2);
+    for (var d = 1; order.length < limit && d < n; d++) {
+      var a = state.slice + d * state.direction, b = state.slice - d * state.direction;
+      if (a >= 0 && a < n) order.push(a);
+      if (b >= 0 && b < n && order.length < limit) order.push(b);
     }
+    return order;
+  }
+  function wanted() {
+    var study = currentStudy(), series = currentSeries(), win = state.window;
+    var order = around(state.slices.length), previews = [], lossless = [];
+    order.forEach(function (i) {
+      var item = state.slices.at(i), exact = frameUrl(study, series, item, win);
+      if (!preloaded.has(exact)) previews.push(previewUrl(study, series, item, win));
+      lossless.push(exact);
+    });
+    // The slice on screen (preview, then lossless), the series' previews, then lossless images.
+    return previews.slice(0, 1).concat(lossless.slice(0, 1), previews.slice(1), lossless.slice(1));
+  }
+  function schedule(jumped) {
+    queue = wanted();
+    if (jumped) {
+      var keep = new Set(queue.slice(0, MAX_IN_FLIGHT * 2));
+      inFlight.forEach(function (image, url) { if (image !== img && !keep.has(url)) cancel(url); });
+    }
+    pump();
+  }
+  function pump() {
+    if (ended) return;
+    var pending = 0;
+    for (var k = 0; k < queue.length; k++) {
+      var url = queue[k];
+      if (preloaded.has(url) || failed.has(url)) continue;
+      pending++;
+      if (!inFlight.has(url) && inFlight.size < MAX_IN_FLIGHT) load(url);
+    }
+    if (!pending) startThumbnails();
+    updateLoading();
+  }
+  function load(url) {
+    var image = new Image();
+    image.decoding = "async";
+    inFlight.set(url, image);
+    image.onload = function () {
+      inFlight.delete(url);
+      remember(url, image);
+      // The slice on screen shows its preview: its lossless image is here now.
+      if (img.dataset.kind === "preview" && canvas.hidden && url === frameUrl(currentStudy(), currentSeries(), state.slices.at(state.slice), state.window)) {
+        showImage(state.slice);
+      }
+      pump();
+    };
+    image.onerror = function () {
+      inFlight.delete(url);
+      failed.add(url);
+      checkFailure(url);
+      pump();
+    };
+    image.src = url;
+  }
+  function cancel(url) {
+    var image = inFlight.get(url);
+    if (!image || image === img) return;  // the slice on screen keeps loading
+    inFlight.delete(url);
+    image.onload = image.onerror = null;
+    image.src = "";  // the browser drops the request
+  }
+  function startThumbnails() {
+    if (thumbnailsStarted) return;
+    thumbnailsStarted = true;
+    document.querySelectorAll("#viewer-series img[data-src]").forEach(function (thumb) {
+      if (!thumb.getAttribute("src")) thumb.src = thumb.dataset.src;
+    });
+  }
+  // How much of the series is in the browser: the slider's data-loaded (a preview or better)
+  // and data-lossless, and a short text beside it until every slice is lossless.
+  function updateLoading() {
+    if (state.window) { loadingLabel.textContent = ""; return; }  // counted in the default window
+    var study = currentStudy(), series = currentSeries(), n = state.slices.length;
+    var shown = 0, exact = 0, counted = Math.min(n, CACHE_LIMIT / 2);
+    for (var i = 0; i < counted; i++) {
+      var item = state.slices.at(i);
+      if (preloaded.has(frameUrl(study, series, item, state.window))) { exact++; shown++; }
+      else if (preloaded.has(previewUrl(study, series, item, state.window))) shown++;
+    }
+    slider.dataset.loaded = String(shown);
+    slider.dataset.lossless = String(exact);
+    if (shown >= counted && !performance.getEntriesByName("viewer:series-loaded").length) {
+      performance.mark("viewer:series-loaded");
+    }
+    loadingLabel.textContent = shown < counted ? "Loading " + shown + "/" + counted
+      : exact < counted ? "Full quality " + exact + "/" + counted : "";
+  }
+
+  // --- Window/level in the browser ----------------------------------------------------------
+  // The slice's stored values (see studies/rendering/values.py for the format), fetched once;
+  // each window is then one 64K-entry table and one pass over the pixels onto the canvas.
+  function currentValuesUrl() {
+    return valuesUrl(currentStudy(), currentSeries(), state.slices.at(state.slice));
+  }
+  function ensureValues() {
+    if (ended || !state.slices.length || typeof TextDecoder === "undefined") return;
+    var url = currentValuesUrl();
+    if (values.has(url)) return;
+    values.set(url, "loading");
+    fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) {
+        values.set(url, "refused");  // not offered for this image: the server windows it
+        if (response.status === 403 || response.status === 410) checkFailure(url);
+        return;
+      }
+      return response.arrayBuffer().then(function (buffer) {
+        values.set(url, unpack(buffer));
+        values.forEach(function (entry, key) {  // keep the values of a few slices only
+          if (values.size > 4 && key !== url && typeof entry !== "string") values.delete(key);
+        });
+        if (url === currentValuesUrl() && state.window && !ended) drawValues();
+      });
+    }).catch(function () { values.delete(url); });
+  }
+  function unpack(buffer) {
+    var bytes = new Uint8Array(buffer), newline = bytes.indexOf(10);
+    var header = JSON.parse(new TextDecoder().decode(bytes.subarray(0, newline)));
+    var rows = header.rows, columns = header.columns, n = rows * columns;
+    var low = newline + 1, high = low + n, stored = new Uint16Array(n);
+    var least = Infinity, most = -Infinity, top = header.signed ? 32768 : 65536;
+    for (var r = 0; r < rows; r++) {
+      var sum = 0, j = r * columns, end = j + columns;
+      for (; j < end; j++) {
+        sum = (sum + (bytes[low + j] | bytes[high + j] << 8)) & 0xFFFF;
+        stored[j] = sum;
+        var value = sum >= top ? sum - 65536 : sum;
+        if (value < least) least = value;
+        if (value > most) most = value;
+      }
+    }
+    // The values present: a window's table covers only them (a CT slice's few thousand).
+    header.least = least;
+    header.most = most;
+    return { header: header, stored: stored, image: null };
+  }
+  // DICOM's LINEAR window (PS3.3 C.11.2.1.2.1), as the server renders it, per 16-bit pattern.
+  function windowTable(header, win) {
+    var table = new Uint32Array(65536), c = win.center, w = win.width;
+    for (var v = header.least; v <= header.most; v++) {
+      var x = v * header.slope + header.intercept, y;
+      if (w <= 1) y = x > c - 0.5 ? 255 : 0;
+      else {
+        y = (x - (c - 0.5)) / (w - 1) + 0.5;
+        y = Math.floor((y < 0 ? 0 : y > 1 ? 1 : y) * 255 + 0.5);
+      }
+      if (header.invert) y = 255 - y;
+      table[v & 0xFFFF] = 0xFF000000 | y << 16 | y << 8 | y;
+    }
+    return table;
+  }
+  function drawValues() {
+    if (!state.window || ended) return false;
+    var url = currentValuesUrl(), entry = values.get(url);
+    if (!entry || typeof entry === "string") return false;
+    if (!entry.confirmed) {  // a guest's session is asked about once per slice windowed here
+      entry.confirmed = true;
+      confirmAccess(url);
+    }
+    var header = entry.header, table = windowTable(header, state.window);
+    var context = canvas.getContext("2d");
+    if (canvas.width !== header.columns || canvas.height !== header.rows) {
+      canvas.width = header.columns;
+      canvas.height = header.rows;
+    }
+    var image = entry.image || (entry.image = context.createImageData(header.columns, header.rows));
+    var pixels = new Uint32Array(image.data.buffer), stored = entry.stored;
+    for (var j = 0; j < stored.length; j++) pixels[j] = table[stored[j]];
+    context.putImageData(image, 0, 0);
+    canvas.hidden = false;
+    img.hidden = true;
+    clearPreview();
+    markPreview();
+    stage.dataset.windowing = "browser";
+    stage.dataset.shownWindow = state.window.center + "," + state.window.width;
+    return true;
+  }
+  function hideCanvas() {
+    canvas.hidden = true;
+    delete stage.dataset.windowing;
+    delete stage.dataset.shownWindow;
   }
 
   // --- Failures -----------------------------------------------------------------------------
@@ -234,6 +474,11 @@
     ended = true;
     preloaded.forEach(function (image) { image.removeAttribute("src"); });
     preloaded.clear();
+    Array.from(inFlight.keys()).forEach(cancel);
+    queue = [];
+    values.clear();
+    hideCanvas();
+    previewMark.hidden = true;
     img.removeAttribute("src");
     Array.prototype.forEach.call(document.querySelectorAll("#viewer-series img"), function (thumb) { thumb.remove(); });
     slider.disabled = true;
@@ -241,16 +486,33 @@
   }
   img.addEventListener("error", function () {
     if (ended) return;
+    var url = img.getAttribute("src");
+    if (inFlight.get(url) === img) { inFlight.delete(url); failed.add(url); }
     showError("This image cannot be shown.");
     checkFailure(img.getAttribute("src"));
   });
   img.addEventListener("load", function () {
+    var url = img.getAttribute("src");
+    if (inFlight.get(url) === img) {
+      inFlight.delete(url);
+      var copy = new Image();  // kept decoded, as the other loaded slices
+      copy.src = url;
+      remember(url, copy);
+      pump();
+    }
+    if (!firstShown) {
+      firstShown = true;
+      performance.mark("viewer:first-image");
+    }
+    markPreview();
     placeholder.hidden = true;
     state.shown = img.dataset.window ? parseWindow(img.dataset.window) : null;
     if (!windowTimer) clearPreview();
   });
   function showError(message) {
     img.hidden = true;
+    hideCanvas();
+    previewMark.hidden = true;
     placeholder.textContent = message;
     placeholder.hidden = false;
   }
@@ -296,15 +558,18 @@
     };
     state.window = win;
     presetSelect.value = "";
-    previewWindow(win);
     updateOverlay();
     clearTimeout(windowTimer);
+    if (drawValues()) { windowTimer = null; return; }  // exact, in the browser
+    ensureValues();
+    previewWindow(win);
     windowTimer = setTimeout(function () { windowTimer = null; showSlice(state.slice, true); }, WINDOW_DEBOUNCE_MS);
   }
 
   // --- Zoom and pan -------------------------------------------------------------------------
   function applyTransform() {
-    img.style.transform = "translate(" + state.panX + "px," + state.panY + "px) scale(" + state.zoom + ")";
+    img.style.transform = canvas.style.transform =
+      "translate(" + state.panX + "px," + state.panY + "px) scale(" + state.zoom + ")";
     $("overlay-zoom").textContent = "Zoom " + Math.round(state.zoom * 100) + "%";
   }
   function zoomBy(factor) {
@@ -337,6 +602,7 @@
       b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
     });
     stage.dataset.tool = tool;
+    if (tool === "window") ensureValues();
   }
   document.querySelectorAll("[data-tool]").forEach(function (b) {
     b.addEventListener("click", function () { setTool(b.dataset.tool); });
@@ -352,7 +618,7 @@
 
   var pointers = new Map(), last = null, scrollRest = 0, pinchStart = null;
   stage.addEventListener("pointerdown", function (event) {
-    stage.setPointerCapture(event.pointerId);
+    try { stage.setPointerCapture(event.pointerId); } catch (error) { /* not an active pointer */ }
     pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
     last = { x: event.clientX, y: event.clientY, button: event.button };
     if (pointers.size === 2) {
@@ -443,7 +709,10 @@
       drawerToggle.focus();
     }
   }
-  drawerToggle.addEventListener("click", function () { setDrawer(!drawer.classList.contains("open"), true); });
+  drawerToggle.addEventListener("click", function () {
+    startThumbnails();  // the series strip is on screen: its thumbnails now
+    setDrawer(!drawer.classList.contains("open"), true);
+  });
   drawer.querySelector("[data-drawer-close]").addEventListener("click", function () { setDrawer(false, true); });
   drawer.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && drawer.classList.contains("open")) { event.preventDefault(); setDrawer(false, true); }

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tests.factories import StudyFactory, add_to_worklist
 from tests.guestlinks.conftest import open_link
-from tests.studies.dicom_files import ct_series
+from tests.factories import ct_series
 
 pytestmark = pytest.mark.django_db
 

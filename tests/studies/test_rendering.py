@@ -407,9 +407,9 @@ def test_png_encoder_round_trips_exactly(monkeypatch, backend, shape):
     from PIL import Image
 
     if backend == "zlib":
-        monkeypatch.setattr(rendering, "isal_zlib", None)
+        monkeypatch.setattr(rendering.png, "isal_zlib", None)
     else:
-        assert rendering.isal_zlib is not None, "the isal dependency is not installed"
+        assert rendering.png.isal_zlib is not None, "the isal dependency is not installed"
     rng = np.random.default_rng(sum(shape))
     pixels = rng.integers(0, 256, shape, dtype=np.uint8)
     pixels[: shape[0] // 2] //= 16  # runs and noise, as in a windowed image
