@@ -37,6 +37,7 @@ from django.http import HttpRequest
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from notifications.queueing import enqueue_quietly
 from worklists.models import Worklist
 from worklists.selectors import user_has_worklist_perm
 
@@ -609,9 +610,11 @@ class _Ingest:
                 )
         # Pre-render the default view of new images once they are committed, so that a
         # recipient's first image is already cached (a Celery worker, or inline when eager).
+        # Best effort: with the broker down the upload still succeeds, and each frame is
+        # rendered (and cached) on its first view instead.
         for study in self.report.studies:
             if self.per_study[study.pk]["imported"]:
-                transaction.on_commit(partial(prerender_study.delay, study.pk))
+                transaction.on_commit(partial(enqueue_quietly, prerender_study, (study.pk,)))
         logger.info(
             "DICOM ingest: %d imported, %d already present, %d rejected, %d studies",
             self.report.imported,
