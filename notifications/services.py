@@ -333,8 +333,11 @@ def messages_recover_stale_claims() -> int:
             _tell_the_sender(pk)
             count += 1
         else:
+            # Due now: the task that held the claim is gone with its worker.
             count += same_claim.update(
-                status=OutboundMessage.Status.PENDING, last_error=note, next_attempt_at=None
+                status=OutboundMessage.Status.PENDING,
+                last_error=note,
+                next_attempt_at=timezone.now(),
             )
     return count
 
