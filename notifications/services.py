@@ -219,11 +219,13 @@ def plain_reason(exc: BaseException) -> str:
     """Why an attempt failed, in words a sender understands (with the server's own words)."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
         code, text = next(iter(exc.recipients.values()))
+        words = _server_words(code, text)
         if 400 <= int(code) < 500:
-            return f"The recipient's mail server asked to try again later ({_server_words(code, text)})."
-        return f"The recipient's mail server refused the address ({_server_words(code, text)})."
+            return f"The recipient's mail server asked to try again later ({words})."
+        return f"The recipient's mail server refused the address ({words})."
     if isinstance(exc, smtplib.SMTPSenderRefused):
-        return f"The mail server refused our sender address ({_server_words(exc.smtp_code, exc.smtp_error)})."
+        words = _server_words(exc.smtp_code, exc.smtp_error)
+        return f"The mail server refused our sender address ({words})."
     if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
         return "The mail server could not be reached."
     if isinstance(exc, smtplib.SMTPResponseException):

@@ -107,7 +107,9 @@ def invitation_send_again(request: HttpRequest, public_id: str) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
     path = reverse("studies:detail", args=[invitation.study.public_id])
     worklist = invitation.source_worklist
-    return redirect(path + (f"?worklist={worklist.public_id}" if worklist else "") + "#share-history")
+    return redirect(
+        path + (f"?worklist={worklist.public_id}" if worklist else "") + "#share-history"
+    )
 
 
 # The invitation a browser arrived with, kept in its session so that the pages it fills in live

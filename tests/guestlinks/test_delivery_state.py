@@ -30,7 +30,9 @@ def panel(login, user, study, worklist):
     return login(user).get(url).content.decode()
 
 
-def test_the_panel_shows_the_failed_email_and_send_again(login, owner, study, worklist, refused_link):
+def test_the_panel_shows_the_failed_email_and_send_again(
+    login, owner, study, worklist, refused_link
+):
     body = panel(login, owner, study, worklist)
     assert f"Email to {ADDRESS}" in body and "Not delivered" in body
     assert "refused the address (550 5.2.1 Mailbox disabled)" in body
@@ -51,9 +53,7 @@ def test_send_again_sends_it(
     assert "Not delivered" not in body and url not in body
 
 
-def test_send_again_checks_method_and_permission(
-    login, owner, read_only, outsider, refused_link
-):
+def test_send_again_checks_method_and_permission(login, owner, read_only, outsider, refused_link):
     url = reverse("guestlinks:send_again", args=[refused_link.public_id])
     assert login(owner).get(url).status_code == 405
     assert login(outsider).post(url).status_code == 404

@@ -44,9 +44,7 @@ def statuses() -> list[str]:
     return sorted(OutboundMessage.objects.values_list("status", flat=True))
 
 
-def test_greylisting_at_rcpt_is_retried_and_delivered_once(
-    smtp, tmp_path, owner, worklist, study
-):
+def test_greylisting_at_rcpt_is_retried_and_delivered_once(smtp, tmp_path, owner, worklist, study):
     inbox, port = smtp
     inbox.rcpt_reply = greylist(seconds=2.5)  # "451 4.7.1" until 2.5 s after the first try
     with realworld.celery_worker(tmp_path, smtp_port=port, env=FAST) as worker:
@@ -88,7 +86,7 @@ def test_broker_down_costs_no_request_time_and_mail_goes_once_it_is_back(
             time.sleep(3)  # another sweep or two: nothing more goes
     recipients = sorted(address for e in inbox.envelopes for address in e.rcpt_tos)
     assert recipients == sorted(
-        [f"doc1.0@clinic.example"] + [f"doc10.{n}@clinic.example" for n in range(10)]
+        ["doc1.0@clinic.example"] + [f"doc10.{n}@clinic.example" for n in range(10)]
     )
 
 

@@ -26,7 +26,10 @@ def refused_invitation(settings, owner, study, worklist):
     ScriptedBackend.failures, ScriptedBackend.attempts = [REFUSED], 0
     with TestCase.captureOnCommitCallbacks(execute=True):
         study_share(
-            actor=owner, study=study, source_worklist=worklist, targets=[ShareTarget("email", ADDRESS)]
+            actor=owner,
+            study=study,
+            source_worklist=worklist,
+            targets=[ShareTarget("email", ADDRESS)],
         )
     return Invitation.objects.get(email=ADDRESS)
 
