@@ -14,6 +14,7 @@ import os
 import smtplib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -170,15 +171,24 @@ def render_email(message: OutboundMessage) -> EmailMultiAlternatives:
     return email
 
 
+def message_prepare(*, message: OutboundMessage) -> Callable[[], None]:
+    """Render a claimed message; returns what sends it. Raises before any server is contacted
+    when the message cannot or may no longer go (e.g. its invitation was revoked)."""
+    if message.channel == OutboundMessage.Channel.EMAIL:
+        return render_email(message).send
+    from .sms import send_sms
+
+    text = render_to_string(f"sms/{message.template}.txt", message.context).strip()
+    return partial(send_sms, message.recipient, text)
+
+
 def message_send(*, message: OutboundMessage) -> None:
     """Send a claimed message and record that it went. Failures propagate to the caller."""
-    if message.channel == OutboundMessage.Channel.EMAIL:
-        render_email(message).send()
-    else:
-        from .sms import send_sms
+    message_prepare(message=message)()
+    _mark_sent(message)
 
-        text = render_to_string(f"sms/{message.template}.txt", message.context).strip()
-        send_sms(message.recipient, text)
+
+def _mark_sent(message: OutboundMessage) -> None:
     OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
         status=OutboundMessage.Status.SENT, sent_at=timezone.now(), last_error="", failure_reason=""
     )
@@ -257,13 +267,22 @@ def message_deliver(*, message_id: int) -> Delivery:
     if message is None:
         return Delivery("skipped")
     try:
-        message_send(message=message)
+        send = message_prepare(message=message)
+    except Exception as exc:
+        # Never handed to a server: withdrawn (its invitation or link is no longer usable) or
+        # broken. Shown where the sender looks, but no "not delivered" notice.
+        return _message_failed(message, exc, tell_sender=False)
+    try:
+        send()
     except Exception as exc:
         return _message_failed(message, exc)
+    _mark_sent(message)
     return Delivery("sent")
 
 
-def _message_failed(message: OutboundMessage, exc: BaseException) -> Delivery:
+def _message_failed(
+    message: OutboundMessage, exc: BaseException, *, tell_sender: bool = True
+) -> Delivery:
     claimed = OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING)
     reason = plain_reason(exc)
     if is_transient(exc) and message.attempts < max_attempts():
@@ -278,9 +297,10 @@ def _message_failed(message: OutboundMessage, exc: BaseException) -> Delivery:
             "Message %s failed (attempt %s), retrying in %ss", message.pk, message.attempts, delay
         )
         return Delivery("retry", retry_in=delay)
-    if claimed.update(
+    failed = claimed.update(
         status=OutboundMessage.Status.FAILED, last_error=_describe(exc), failure_reason=reason
-    ):
+    )
+    if failed and tell_sender:
         _tell_the_sender(message.pk)
     logger.warning(
         "Message %s failed for good after %s attempt(s): %s",

@@ -99,3 +99,25 @@ def test_a_share_to_a_colleague_shows_its_email_state(login, owner, colleague, s
         )
     body = study_page(login, owner, study, worklist)
     assert f"Email to {colleague.email}" in body and ">Sent<" in body
+
+
+def test_a_revoked_invitation_is_not_sent_and_the_sender_gets_no_failure_notice(
+    owner, study, worklist
+):
+    from notifications.services import message_deliver
+    from sharing.services import invitation_revoke
+
+    with TestCase.captureOnCommitCallbacks(execute=False):  # the email is still queued
+        study_share(
+            actor=owner,
+            study=study,
+            source_worklist=worklist,
+            targets=[ShareTarget("email", ADDRESS)],
+        )
+    invitation_revoke(actor=owner, invitation=Invitation.objects.get())
+    message = OutboundMessage.objects.get(template="invitation")
+    assert message_deliver(message_id=message.pk).status == "failed"
+    message.refresh_from_db()
+    assert message.failure_reason == "The invitation was revoked; the email was not sent."
+    assert not OutboundMessage.objects.filter(template="delivery_failed").exists()
+    assert not mail.outbox
