@@ -206,8 +206,11 @@ def study_sharing(*, user: Any, study: Study, worklists: list[Worklist]) -> Stud
         delivery_topic(share_id)
         for share_id in [share.pk for share in history] + [i.share_id for i in invitations]
     )
+    invited = {invitation.share_id for invitation in invitations}  # shown with the invitation
     for share in history:
-        share.deliveries = deliveries.get(share.delivery_topic, [])  # type: ignore[attr-defined]
+        share.deliveries = (  # type: ignore[attr-defined]
+            [] if share.pk in invited else deliveries.get(share.delivery_topic, [])
+        )
     for invitation in invitations:
         invitation.can_revoke = invitation_may_revoke(user, invitation)  # type: ignore[attr-defined]
         invitation.deliveries = deliveries.get(  # type: ignore[attr-defined]
