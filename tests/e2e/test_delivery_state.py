@@ -57,7 +57,9 @@ def test_the_sender_sees_failed_deliveries_and_sends_them_again(
     ).to_be_visible()
     step("invitation not delivered", clinician)
     invitation.get_by_role("button", name=f"Send again the invitation to {INVITED}").click()
-    expect(clinician.get_by_text(f"The invitation to {INVITED} is being sent again.")).to_be_visible()
+    expect(
+        clinician.get_by_text(f"The invitation to {INVITED} is being sent again.")
+    ).to_be_visible()
     invitation = clinician.locator("#share-history .invitations li").filter(has_text=INVITED)
     expect(invitation.locator(".badge", has_text="Sent")).to_be_visible()
     expect(invitation.get_by_text("Not delivered")).to_have_count(0)
