@@ -171,7 +171,7 @@ def render_email(message: OutboundMessage) -> EmailMultiAlternatives:
     return email
 
 
-def message_prepare(*, message: OutboundMessage) -> Callable[[], None]:
+def message_prepare(*, message: OutboundMessage) -> Callable[[], object]:
     """Render a claimed message; returns what sends it. Raises before any server is contacted
     when the message cannot or may no longer go (e.g. its invitation was revoked)."""
     if message.channel == OutboundMessage.Channel.EMAIL:

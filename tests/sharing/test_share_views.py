@@ -274,7 +274,7 @@ def test_study_page_query_count_does_not_grow_with_shares(
 ):
     from sharing.services import ShareTarget, study_share
 
-    def shares(locations: int, emails: int, first: int = 0) -> list[ShareTarget]:
+    def shares(locations, emails, first=0):  # type: ignore[no-untyped-def]
         return [
             ShareTarget("location", str(WorklistFactory(organisation=organisation).public_id))
             for _ in range(locations)
