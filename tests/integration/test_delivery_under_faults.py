@@ -73,8 +73,13 @@ def test_broker_down_costs_no_request_time_and_mail_goes_once_it_is_back(
             durations.append(time.monotonic() - started)
             assert response.status_code == 200
         assert statuses() == ["pending"] * 11
-        # Each request answered at once, whatever the number of recipients (it was ~6 s each).
-        assert max(durations) < 1.0, durations
+        # No request waits on the broker, whatever the number of recipients: it was about 6 s
+        # per recipient (60 s for ten). What is left is the share's own database work (0.3 s
+        # for one and 1.1 s for ten measured on a machine shared by six test runs); the bound
+        # leaves room for a busy CI machine, and ten recipients cost no broker time over one.
+        print(f"share requests with the broker down: {durations}")
+        assert max(durations) < 2.0, durations
+        assert durations[1] - durations[0] < 1.0, durations
 
         redis.start()
         # Past the sweep's grace for fresh rows (whose own task would be on its way).

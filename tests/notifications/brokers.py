@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 
 from cimar_share.celery import app
+from notifications import queueing
 
 
 def free_port() -> int:
@@ -31,5 +32,9 @@ def broker_at(url: str) -> Iterator[None]:
     try:
         yield
     finally:
+        # Whatever was handed off meanwhile is published (or dropped) before the switch back,
+        # and a failure it met does not hold back what the next test publishes.
+        queueing.wait_until_handed_off()
         app.conf.broker_url, app.conf.broker_write_url = saved
         _reset_pools()
+        queueing.resume()
