@@ -220,7 +220,7 @@ def test_broker_down_at_enqueue_loses_nothing_and_does_not_wait(settings, caplog
         messages = [enqueue(recipient=f"doc{n}@example.org") for n in range(3)]
         handed_off = time.monotonic() - started  # publishing happens in the background
         assert queueing.wait_until_handed_off(timeout=30)
-    assert queueing.broker_paused()  # later messages are not even tried for a while
+        assert queueing.broker_paused()  # later messages are not even tried for a while
     assert "it will be caught up later" in caplog.text
     assert all(m.status == "pending" for m in messages) and not mail.outbox
     assert handed_off < 1.0, handed_off
