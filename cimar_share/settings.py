@@ -270,13 +270,23 @@ if EMAIL_HOST:
     EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
     EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-    EMAIL_TIMEOUT = 20
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = VAR_DIR / "outbox"
 
 # Celery: eager in the embedded default, Redis (or any broker) when configured.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL", "")
+# Seconds per SMTP operation. Without a broker the web request itself sends (one attempt, then
+# the sweep retries: README, "Delivery guarantees"), so it waits at most a few seconds.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20" if CELERY_BROKER_URL else "5"))
+if EMAIL_HOST and not CELERY_BROKER_URL and not DEBUG:
+    raise ImproperlyConfigured(
+        "EMAIL_HOST is set but CELERY_BROKER_URL is not: in production, email through an SMTP "
+        "server needs a broker, a Celery worker and beat, so that a mail server that is slow or "
+        "says 'try later' never holds a request and every failed attempt is retried. Set "
+        "CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0), or unset EMAIL_HOST to write email "
+        "to the local outbox."
+    )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
@@ -289,11 +299,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Every periodic task, in one place (run by `celery beat`; the embedded default runs none).
+# The outbox sweep: sends what the broker lost or what is due for a retry, and recovers claims
+# of workers that died (README, "Delivery guarantees").
+NOTIFICATIONS_SWEEP_SECONDS = int(os.environ.get("NOTIFICATIONS_SWEEP_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Messages whose delivery task was lost (broker down, worker killed) are sent again.
     "notifications-sweep": {
         "task": "notifications.tasks.sweep_pending",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=NOTIFICATIONS_SWEEP_SECONDS),
     },
     # Login and guest-link rate-limit counters of past windows.
     "accounts-prune-rate-limits": {
@@ -366,6 +379,8 @@ LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDR
 # Sharing: how long an email invitation link works; how often a failing message is tried.
 INVITATION_MAX_AGE_DAYS = int(os.environ.get("INVITATION_MAX_AGE_DAYS", "14"))
 NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
+# The first retry after a transient failure waits this long; each next one twice as long.
+NOTIFICATIONS_BACKOFF_SECONDS = int(os.environ.get("NOTIFICATIONS_BACKOFF_SECONDS", "30"))
 # Rendering frames for the viewer (studies/rendering.py, dicomweb/framecache.py).
 DICOM_MAX_PIXELS = int(os.environ.get("DICOM_MAX_PIXELS", str(100_000_000)))  # per frame
 DICOM_MAX_FRAMES = int(os.environ.get("DICOM_MAX_FRAMES", "10000"))

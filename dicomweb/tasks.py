@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
+from notifications.queueing import enqueue_quietly
 from studies.models import Study
 
 from . import framecache, frames
@@ -20,8 +21,10 @@ def prerender_study(study_id: int) -> dict[str, int]:
 
 def prerender_after_ingest(study_id: int) -> None:
     """Registered with studies: once new images are committed, pre-render the default view so
-    that a recipient's first image is already cached (a Celery worker, or inline when eager)."""
-    prerender_study.delay(study_id)
+    that a recipient's first image is already cached (a Celery worker, or inline when eager).
+    Best effort: with the broker down the upload still succeeds, and each frame is rendered
+    (and cached) on its first view instead."""
+    enqueue_quietly(prerender_study, (study_id,))
 
 
 @shared_task

@@ -167,6 +167,11 @@ class GuestLink(models.Model):
         return self.State(self.state).label
 
     @property
+    def delivery_topic(self) -> str:
+        """The outbox topic of the email and SMS that sent this link (the panel shows them)."""
+        return f"guestlinks.link:{self.pk}"
+
+    @property
     def is_usable(self) -> bool:
         """May be opened now (one more use)."""
         return self.state == self.State.ACTIVE

@@ -5,6 +5,7 @@ from typing import Any
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 
+from notifications.selectors import any_failed, deliveries_by_topic
 from studies.models import Study
 from worklists.access import worklist_permissions
 from worklists.models import Worklist
@@ -71,9 +72,16 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
     if not can_view:
         queryset = queryset.filter(created_by=user)
     links: list[Any] = list(queryset)
+    deliveries = deliveries_by_topic(link.delivery_topic for link in links)
     for link in links:
+        link.deliveries = deliveries.get(link.delivery_topic, [])
         link.can_delete = can_create or link.created_by_id == user.pk
         link.last_opened_device = describe_user_agent(link.last_opened_user_agent or "")
+        link.send_again_url = (
+            reverse("guestlinks:send_again", args=[link.public_id])
+            if link.can_delete and link.is_usable and any_failed(link.deliveries)
+            else ""
+        )
     return {
         "can_create": can_create,
         "can_view": can_view,

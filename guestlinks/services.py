@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
-from notifications.services import notification_enqueue
+from notifications.services import notification_enqueue, topic_send_again
 from studies.models import Study, WorklistEntry
 from studies.selectors import study_priors
 from worklists.access import has_worklist_perm
@@ -418,17 +418,47 @@ def _link_context(link: GuestLink) -> dict[str, Any]:
 
 def _send_link(link: GuestLink) -> None:
     context = _link_context(link)
+    creator = link.created_by
+    # Its delivery state shows in the link's panel; its creator hears if it fails for good.
+    watch = {
+        "topic": link.delivery_topic,
+        "sender_email": creator.email if creator is not None else "",
+        "sender_path": context["study_path"] + "&panel=guest-links#guest-links",
+    }
     if link.email:
         notification_enqueue(
             channel="email",
             recipient=link.email,
             template="guestlink_invite",
             context={**context, "message": link.message},
+            **watch,
         )
     if link.mobile:
         notification_enqueue(
-            channel="sms", recipient=str(link.mobile), template="guestlink_invite", context=context
+            channel="sms",
+            recipient=str(link.mobile),
+            template="guestlink_invite",
+            context=context,
+            **watch,
         )
+
+
+@transaction.atomic(durable=True)
+def guestlink_send_again(*, actor: Any, link: GuestLink) -> int:
+    """Its creator (or someone who may create links here) sends an undelivered link again.
+
+    Only messages that failed for good go again; returns how many.
+    """
+    if not guestlink_can_delete(user=actor, link=link):
+        raise PermissionDenied(
+            "Only its creator or someone who may create guest links here may send it again."
+        )
+    if not link.is_usable:
+        raise ValidationError("This link no longer opens: create a new one instead.")
+    count = topic_send_again(topic=link.delivery_topic)
+    if not count:
+        raise ValidationError("There is nothing to send again: no message of this link failed.")
+    return count
 
 
 def _notify_creator(link: GuestLink, template: str, extra: dict[str, Any]) -> None:

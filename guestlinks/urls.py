@@ -25,5 +25,6 @@ urlpatterns = [
     # The clinician's side.
     path("manage/<uuid:worklist_id>/<uuid:study_id>/new/", views.create, name="create"),
     path("manage/<uuid:public_id>/delete/", views.delete, name="delete"),
+    path("manage/<uuid:public_id>/send-again/", views.send_again, name="send_again"),
     path("<guesttoken:token>/", views.gate, name="gate"),
 ]

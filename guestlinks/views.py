@@ -194,6 +194,18 @@ def end_session(request: HttpRequest) -> HttpResponse:
 # --- the clinician's side ----------------------------------------------------------------
 
 
+@require_POST
+@login_required
+def send_again(request: HttpRequest, public_id: str) -> HttpResponse:
+    link = get_guestlink_for_user(request.user, public_id)
+    try:
+        services.guestlink_send_again(actor=request.user, link=link)
+        messages.success(request, "The guest link is being sent again.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect(_study_page(link.study, link.worklist))
+
+
 def _study_page(study: Study, worklist: Any) -> str:
     return (
         reverse("studies:detail", args=[study.public_id])

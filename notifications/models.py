@@ -1,3 +1,6 @@
+from email.utils import parseaddr
+
+from django.conf import settings
 from django.db import models
 
 
@@ -31,6 +34,17 @@ class OutboundMessage(models.Model):
         null=True, blank=True, help_text="After a transient failure: when to try again."
     )
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=200, blank=True, help_text="host:pid:start of the process that claimed it."
+    )
+    failure_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the last attempt failed, in plain words."
+    )
+    # Where the sender looks: what the message is about ("sharing.share:12"), whom to tell when
+    # it fails for good, and the page where they see it (and may send it again).
+    topic = models.CharField(max_length=100, blank=True, db_index=True)
+    sender_email = models.EmailField(blank=True)
+    sender_path = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -44,3 +58,19 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.template}, {self.status})"
+
+    @property
+    def message_id_header(self) -> str:
+        """The same Message-ID on every attempt, so a mail client collapses a duplicate."""
+        domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "cimar.local"
+        stamp = self.created_at.strftime("%Y%m%d%H%M%S") if self.created_at else "0"
+        return f"<outbox-{self.pk}-{stamp}@{domain}>"
+
+    @property
+    def state_label(self) -> str:
+        """Queued, sent or failed, as the sender sees it."""
+        if self.status == self.Status.SENT:
+            return "Sent"
+        if self.status == self.Status.FAILED:
+            return "Not delivered"
+        return "Retrying" if self.attempts and self.failure_reason else "Queued"

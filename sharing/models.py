@@ -6,6 +6,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+def delivery_topic(share_id: int) -> str:
+    return f"sharing.share:{share_id}"
+
+
 class Share(models.Model):
     """One act of sharing a study to one target."""
 
@@ -58,6 +62,11 @@ class Share(models.Model):
     def __str__(self) -> str:
         target = self.target_worklist or self.target_email or "?"
         return f"{self.study} → {target} ({self.channel})"
+
+    @property
+    def delivery_topic(self) -> str:
+        """The outbox topic of the emails this share sent (its history shows their state)."""
+        return delivery_topic(self.pk)
 
     @property
     def target_display(self) -> str:

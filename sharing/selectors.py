@@ -5,15 +5,17 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organisation, Partnership
+from notifications.selectors import any_failed, deliveries_by_topic
 from studies.models import Study, WorklistEntry
 from worklists import sharecodes
 from worklists.access import has_worklist_perm, worklist_permissions
 from worklists.models import Membership, Worklist
 
-from .models import Invitation, Share
+from .models import Invitation, Share, delivery_topic
 
 NOT_A_CODE = "share codes have 8 letters and digits, like 7KQ2-M9XD"
 
@@ -180,7 +182,8 @@ def study_sharing(*, user: Any, study: Study, worklists: list[Worklist]) -> Stud
     """The share history and pending invitations of `study` that `user` may know about.
 
     That is what was shared from or into a worklist where the user sees the study, and what
-    the user shared themselves. Each pending invitation says whether the user may revoke it.
+    the user shared themselves. Each pending invitation says whether the user may revoke it;
+    each share and invitation carries the delivery state of its emails (`deliveries`).
     """
     history = list(
         Share.objects.filter(study=study)
@@ -199,8 +202,25 @@ def study_sharing(*, user: Any, study: Study, worklists: list[Worklist]) -> Stud
             expires_at__gt=timezone.now(),
         ).select_related("invited_by", "source_worklist")
     )
+    deliveries = deliveries_by_topic(
+        delivery_topic(share_id)
+        for share_id in [share.pk for share in history] + [i.share_id for i in invitations]
+    )
+    invited = {invitation.share_id for invitation in invitations}  # shown with the invitation
+    for share in history:
+        share.deliveries = (  # type: ignore[attr-defined]
+            [] if share.pk in invited else deliveries.get(share.delivery_topic, [])
+        )
     for invitation in invitations:
         invitation.can_revoke = invitation_may_revoke(user, invitation)  # type: ignore[attr-defined]
+        invitation.deliveries = deliveries.get(  # type: ignore[attr-defined]
+            delivery_topic(invitation.share_id), []
+        )
+        invitation.send_again_url = (  # type: ignore[attr-defined]
+            reverse("sharing:invitation_send_again", args=[invitation.public_id])
+            if invitation.can_revoke and any_failed(invitation.deliveries)  # type: ignore[attr-defined]
+            else ""
+        )
     return StudySharing(shares=history, invitations=invitations)
 
 

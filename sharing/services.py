@@ -20,7 +20,7 @@ from accounts.services import user_create
 from audit.models import AuditEvent
 from audit.services import record_event
 from notifications.models import OutboundMessage
-from notifications.services import notification_enqueue
+from notifications.services import notification_enqueue, topic_send_again
 from studies.models import Study, WorklistEntry
 from worklists import sharecodes
 from worklists.access import has_worklist_perm, users_with_worklist_perm
@@ -28,7 +28,7 @@ from worklists.models import Worklist
 from worklists.services import personal_worklist_ensure
 
 from . import invitations as links
-from .models import Invitation, Share
+from .models import Invitation, Share, delivery_topic
 from .selectors import (
     CHANNEL_PERMISSIONS,
     NOT_A_CODE,
@@ -289,8 +289,19 @@ def _share_into(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> Sha
                 recipient=recipient.email,
                 template="share_received",
                 context=_share_email_context(actor, study, worklist, message, recipient),
+                **_delivery_watch(share, actor, source),
             )
     return ShareOutcome(target, resolved.label, Outcome.SHARED)
+
+
+def _delivery_watch(share: Share, actor: Any, source: Worklist) -> dict[str, str]:
+    """Who hears when a share's email fails for good, and the page where it shows."""
+    path = reverse("studies:detail", args=[share.study.public_id])
+    return {
+        "topic": share.delivery_topic,
+        "sender_email": actor.email or "",
+        "sender_path": f"{path}?worklist={source.public_id}#share-history",
+    }
 
 
 def _worklist_recipients(worklist: Worklist, actor: Any) -> list[Any]:
@@ -488,6 +499,7 @@ def _invite(act: _ShareAct, target: ShareTarget, resolved: _Resolved) -> ShareOu
             "expires_on": timezone.localdate(invitation.expires_at).strftime("%d %B %Y"),
             "has_message": bool(message),
         },
+        **_delivery_watch(share, actor, source),
     )
     return ShareOutcome(
         target,
@@ -628,6 +640,22 @@ def invited_user_register(
         if invitation_acceptance_refusal(user, item) is None:  # always: no organisation yet
             _invitation_accept(item, user, request)
     return user
+
+
+@transaction.atomic(durable=True)
+def invitation_send_again(*, actor: Any, invitation: Invitation) -> int:
+    """The inviter (or someone who may revoke it) sends an undelivered invitation again.
+
+    Only messages that failed for good go again; returns how many.
+    """
+    if not invitation_may_revoke(actor, invitation):
+        raise PermissionDenied(REVOKE_DENIED)
+    if not invitation.is_usable:
+        raise ValidationError("This invitation is no longer pending.")
+    count = topic_send_again(topic=delivery_topic(invitation.share_id))
+    if not count:
+        raise ValidationError("There is nothing to send again: the invitation is not failed.")
+    return count
 
 
 @transaction.atomic(durable=True)

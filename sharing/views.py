@@ -96,6 +96,22 @@ def invitation_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect(next_url)
 
 
+@require_POST
+@login_required
+def invitation_send_again(request: HttpRequest, public_id: str) -> HttpResponse:
+    invitation = get_invitation_for_user(request.user, public_id, need="revoke")
+    try:
+        services.invitation_send_again(actor=request.user, invitation=invitation)
+        messages.success(request, f"The invitation to {invitation.email} is being sent again.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    path = reverse("studies:detail", args=[invitation.study.public_id])
+    worklist = invitation.source_worklist
+    return redirect(
+        path + (f"?worklist={worklist.public_id}" if worklist else "") + "#share-history"
+    )
+
+
 # The invitation a browser arrived with, kept in its session so that the pages it fills in live
 # at a URL without the token (see `invitation`).
 SESSION_INVITATION = "sharing.invitation"

@@ -19,6 +19,11 @@ def _isolated_media_and_outbox(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # A failure seen by an earlier test must not hold this one's deliveries back.
+    from notifications import queueing, services
+
+    queueing.resume()
+    services.inline_delivery_resume()
 
 
 @pytest.fixture

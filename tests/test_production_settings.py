@@ -127,3 +127,13 @@ def test_make_static_collects_with_a_throwaway_key(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "staticfiles" / "staticfiles.json").exists()
+
+
+def test_production_refuses_smtp_without_a_broker(tmp_path):
+    env = {**PRODUCTION, "SECRET_KEY": STRONG_KEY, "EMAIL_HOST": "smtp.example.org"}
+    clean = {"CELERY_BROKER_URL": "", "REDIS_URL": ""}
+    refused = manage(tmp_path, "check", **env, **clean)
+    assert refused.returncode != 0
+    assert "EMAIL_HOST is set but CELERY_BROKER_URL is not" in refused.stderr
+    broker = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9", "REDIS_URL": ""}
+    assert manage(tmp_path, "check", **env, **broker).returncode == 0

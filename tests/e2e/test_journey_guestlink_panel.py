@@ -99,8 +99,11 @@ def test_create_a_guest_link_with_every_option_then_delete_it(person, site, smal
     expect(item).to_contain_text("by Dr Morgan Lee")
     expect(facts(item)).to_contain_text(re.compile(r"Uses\s*0 of 2"))
     expect(facts(item)).to_contain_text(re.compile(r"Password\s*Password · 0 of 3 wrong attempts"))
+    # Where it was sent, and that it went (issue 16: the delivery state of each message).
     expect(facts(item)).to_contain_text(
-        re.compile(r"Sent to\s*guest@example\.net \(email\), \+447911123456 \(SMS\)")
+        re.compile(
+            r"Sent to\s*Sent\s*Email to guest@example\.net[\s\S]*Sent\s*SMS to \+447911123456"
+        )
     )
     expect(facts(item)).to_contain_text(
         re.compile(r"Options\s*View notification · includes priors")

@@ -1,18 +1,21 @@
 import datetime
+import io
 import smtplib
+import time
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.db import transaction
 from django.test import TestCase
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
-from notifications import services
+from notifications import queueing, services
 from notifications.models import OutboundMessage
 from notifications.services import notification_enqueue
 from notifications.tasks import deliver_message, sweep_pending
 from tests.notifications.backends import ScriptedBackend
+from tests.notifications.brokers import broker_at, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -101,11 +104,27 @@ def test_duplicate_delivery_sends_once():
     assert message.attempts == 1
 
 
-def test_transient_failure_retries_with_backoff_then_sends(scripted):
+def test_eager_transient_failure_is_retried_by_the_sweep_not_at_once(scripted):
+    # Without a broker Celery would retry at once, ignoring the countdown, and use up every
+    # attempt in milliseconds: the row waits for its time and the sweep sends it.
     scripted.failures = [smtplib.SMTPServerDisconnected("Connection unexpectedly closed")]
-    message = enqueue()  # eager: Celery's retry runs at once instead of after the countdown
-    assert message.status == "sent" and message.attempts == 2 and scripted.attempts == 2
-    assert len(mail.outbox) == 1
+    message = enqueue()
+    assert message.status == "pending" and message.attempts == 1 and scripted.attempts == 1
+    assert message.next_attempt_at is not None and not mail.outbox
+    assert sweep_pending.apply().get() == 0  # not due yet
+    OutboundMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    services.inline_delivery_resume()  # what `manage.py sweep_outbox` does on each run
+    call_command("sweep_outbox", stdout=io.StringIO())
+    message.refresh_from_db()
+    assert message.status == "sent" and message.attempts == 2 and len(mail.outbox) == 1
+
+
+def test_eager_failure_holds_inline_delivery_back_so_a_request_waits_once(scripted):
+    scripted.failures = [TimeoutError("timed out")]
+    first = enqueue()
+    second = enqueue(recipient="bob@example.org")  # not tried: the server failed just now
+    assert scripted.attempts == 1 and first.status == second.status == "pending"
+    assert second.attempts == 0 and not mail.outbox
 
 
 def test_transient_failure_puts_the_row_back_with_a_next_attempt_time(scripted):
@@ -124,8 +143,11 @@ def test_transient_failure_puts_the_row_back_with_a_next_attempt_time(scripted):
 def test_transient_failures_stop_after_max_attempts(scripted, settings):
     settings.NOTIFICATIONS_MAX_ATTEMPTS = 3
     scripted.failures = [ConnectionRefusedError("refused")] * 5
-    message = enqueue()
-    assert message.status == "failed" and message.attempts == 3 and scripted.attempts == 3
+    message = write_row()
+    outcomes = [services.message_deliver(message_id=message.pk).status for _ in range(3)]
+    message.refresh_from_db()
+    assert outcomes == ["retry", "retry", "failed"] and scripted.attempts == 3
+    assert message.status == "failed" and message.attempts == 3
     assert "ConnectionRefusedError" in message.last_error and not mail.outbox
 
 
@@ -139,6 +161,10 @@ def test_permanent_failure_is_marked_failed_without_retry(scripted):
 @pytest.mark.parametrize(
     "exc, transient",
     [
+        # At RCPT, by each recipient's code: greylisting and a full mailbox pass later.
+        (smtplib.SMTPRecipientsRefused({"a@b.c": (451, b"4.7.1 Greylisted, try again")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@b.c": (452, b"4.2.2 Mailbox full")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@b.c": (550, b"5.1.1 No such user")}), False),
         (smtplib.SMTPConnectError(421, b"busy"), True),
         (smtplib.SMTPDataError(451, b"try later"), True),
         (smtplib.SMTPDataError(554, b"rejected"), False),
@@ -187,21 +213,21 @@ def test_sweep_recovers_stale_claims_but_not_live_ones(settings):
     assert len(mail.outbox) == 1
 
 
-def test_broker_down_at_enqueue_loses_nothing(monkeypatch, caplog):
-    def broker_down(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(deliver_message, "apply_async", broker_down)
-    message = enqueue()  # the commit goes through; the failure to queue is logged, not raised
-    assert message.status == "pending" and not mail.outbox
-    assert "the sweep will send it" in caplog.text
-    monkeypatch.undo()
-    OutboundMessage.objects.filter(pk=message.pk).update(
-        created_at=timezone.now() - datetime.timedelta(minutes=1)
-    )
-    assert sweep_pending.apply().get() == 1
-    message.refresh_from_db()
-    assert message.status == "sent" and len(mail.outbox) == 1
+def test_broker_down_at_enqueue_loses_nothing_and_does_not_wait(settings, caplog):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with broker_at(f"redis://127.0.0.1:{free_port()}/0"):  # nothing listens there
+        started = time.monotonic()
+        messages = [enqueue(recipient=f"doc{n}@example.org") for n in range(3)]
+        handed_off = time.monotonic() - started  # publishing happens in the background
+        assert queueing.wait_until_handed_off(timeout=30)
+        assert queueing.broker_paused()  # later messages are not even tried for a while
+    assert "it will be caught up later" in caplog.text
+    assert all(m.status == "pending" for m in messages) and not mail.outbox
+    assert handed_off < 1.0, handed_off
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    OutboundMessage.objects.update(created_at=timezone.now() - datetime.timedelta(minutes=1))
+    assert sweep_pending.apply().get() == 3
+    assert sorted(m.to[0] for m in mail.outbox) == [f"doc{n}@example.org" for n in range(3)]
 
 
 def test_send_again_requeues_failed_and_sent_but_not_sending():
