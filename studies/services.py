@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -40,7 +36,8 @@ from audit.services import record_event
 from worklists.models import Worklist
 from worklists.selectors import user_has_worklist_perm
 
-from .dicom import DicomRejected, ParsedInstance, human_size, parse_dicom
+from .archives import Member, archive_member_count, archive_members, is_zip, skipped_name
+from .dicom import DicomRejected, ParsedInstance, parse_dicom
 from .models import Instance, Series, Study, WorklistEntry
 from .tasks import prerender_study
 
@@ -49,14 +46,9 @@ logger = logging.getLogger(__name__)
 FileSource = str | os.PathLike[str] | IO[bytes]
 Progress = Callable[[str], None]
 
-# Names that are never DICOM and are not worth a line in the report.
-_JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "dicomdir"}
-_COPY_CHUNK = 1024 * 1024
 # Rejected files listed one by one in a report; the rest are counted (an archive of a million
 # junk members must not make a million-row page).
 REPORT_MAX_REJECTED = 200
-# A zip member this small may unpack at any ratio (the ratio limit is for bombs, not headers).
-_RATIO_EXEMPT_BYTES = 1024 * 1024
 
 
 class RejectedFiles(list[tuple[str, str]]):
@@ -174,25 +166,13 @@ def ingest_file_count(paths: Iterable[str | os.PathLike[str]]) -> int:
             count += 1
             continue
         with open(item, "rb") as handle:
-            if _is_zip(handle):
-                if _archive_too_large(handle) is not None:
-                    count += 1
-                    continue
-                try:
-                    with zipfile.ZipFile(handle) as archive:
-                        count += sum(
-                            1 for info in archive.infolist() if not _skipped(info.filename)
-                        )
-                except (zipfile.BadZipFile, OSError):
-                    count += 1
-            else:
-                count += 1
+            count += archive_member_count(handle) if is_zip(handle) else 1
     return count
 
 
 # ---------------------------------------------------------------------------- expanding input
 
-Candidate = Path | IO[bytes] | DicomRejected
+Candidate = Path | Member
 
 
 def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path | DicomRejected]]:
@@ -201,21 +181,12 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path |
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 relative = child.relative_to(path.parent)
-                if not any(_skipped(part) for part in relative.parts):
+                if not any(skipped_name(part) for part in relative.parts):
                     yield str(relative), child
         elif path.is_file():
             yield path.name, path
         else:
             yield str(raw), DicomRejected("No such file or folder.")
-
-
-def _skipped(name: str) -> bool:
-    """Directories, macOS resource forks, DICOMDIR indexes and other never-DICOM files."""
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if name.endswith(("/", "\\")) or not parts:
-        return True
-    base = parts[-1].lower()
-    return "__MACOSX" in parts or base.startswith("._") or base in _JUNK_NAMES
 
 
 def _expand(name: str, item: FileSource | DicomRejected) -> Iterator[tuple[str, Candidate]]:
@@ -231,173 +202,15 @@ def _expand(name: str, item: FileSource | DicomRejected) -> Iterator[tuple[str, 
             yield name, DicomRejected("The file could not be read.")
             return
         with handle:
-            if _is_zip(handle):
-                yield from _archive_members(name, handle)
+            if is_zip(handle):
+                yield from archive_members(name, handle)
             else:
                 yield name, path
         return
-    if _is_zip(item):
-        yield from _archive_members(name, item)
+    if is_zip(item):
+        yield from archive_members(name, item)
     else:
         yield name, item
-
-
-def _is_zip(handle: IO[bytes]) -> bool:
-    # A DICOM file may start with anything in its 128-byte preamble: trust "DICM" first.
-    handle.seek(0)
-    head = handle.read(132)
-    handle.seek(0)
-    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06") and head[128:132] != b"DICM"
-
-
-def _archive_too_large(handle: IO[bytes]) -> DicomRejected | None:
-    """Refuse an archive with too many members before zipfile reads its central directory
-    (it makes an object per member): the count and size are in the end record."""
-    directory = _central_directory(handle)
-    if directory is None:
-        return None  # not found: zipfile reports the archive as damaged
-    members, size = directory
-    limit = settings.DICOM_MAX_ARCHIVE_MEMBERS
-    # A central directory entry is 46 bytes plus its name (and extras): allow 1 KB each.
-    if members > limit or size > limit * 1024:
-        return DicomRejected(
-            f"The archive holds {members:,} files; one archive may hold at most {limit:,}. "
-            "Upload it in parts."
-        )
-    return None
-
-
-def _central_directory(handle: IO[bytes]) -> tuple[int, int] | None:
-    """(members, bytes) of a zip archive's central directory, from its end record (PKWARE
-    APPNOTE 4.3.16, and 4.3.14 for zip64). zipfile offers no public way to read these
-    without first building every member's ZipInfo."""
-    end = handle.seek(0, os.SEEK_END)
-    tail_start = max(0, end - (22 + 65535))  # the record, then a comment of up to 64 KiB
-    handle.seek(tail_start)
-    tail = handle.read()
-    handle.seek(0)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return None
-    members, size = struct.unpack_from("<HI", tail, at + 10)
-    if members != 0xFFFF and size != 0xFFFFFFFF:
-        return members, size
-    locator = at - 20  # zip64: a locator just before the end record points at its own record
-    if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
-        return members, size  # exactly 65,535 members, or 4 GiB of directory, without zip64
-    (record,) = struct.unpack_from("<Q", tail, locator + 8)
-    handle.seek(record)
-    head = handle.read(56)
-    handle.seek(0)
-    if len(head) < 56 or head[:4] != b"PK\x06\x06":
-        return None
-    members, size = struct.unpack_from("<QQ", head, 32)
-    return members, size
-
-
-def _archive_members(name: str, handle: IO[bytes]) -> Iterator[tuple[str, Candidate]]:
-    """Each member of a zip archive, extracted to a temporary file within the size limits."""
-    member_limit = settings.DICOM_MAX_FILE_SIZE
-    remaining = settings.DICOM_MAX_ARCHIVE_SIZE
-    too_large = _archive_too_large(handle)
-    if too_large is not None:
-        yield name, too_large
-        return
-    try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        yield name, DicomRejected("The zip archive is damaged and could not be opened.")
-        return
-    with archive:
-        for info in archive.infolist():
-            if _skipped(info.filename):
-                continue
-            member_name = f"{name}/{info.filename}"
-            if not _safe_member_name(info.filename):
-                yield member_name, DicomRejected("The archive names this file with an unsafe path.")
-                continue
-            if info.file_size > member_limit:
-                yield (
-                    member_name,
-                    DicomRejected(
-                        f"The file is too large ({human_size(info.file_size)}; "
-                        f"the limit is {human_size(member_limit)})."
-                    ),
-                )
-                continue
-            if remaining <= 0:
-                yield (
-                    member_name,
-                    DicomRejected(
-                        "The archive holds more data than one upload may "
-                        f"({human_size(settings.DICOM_MAX_ARCHIVE_SIZE)})."
-                    ),
-                )
-                continue
-            ratio_limit = max(
-                settings.DICOM_MAX_ARCHIVE_RATIO * info.compress_size, _RATIO_EXEMPT_BYTES
-            )
-            if info.file_size > ratio_limit:
-                yield member_name, _too_compressed()
-                continue
-            extracted = _extract(archive, info, min(member_limit, remaining), ratio_limit)
-            if isinstance(extracted, DicomRejected):
-                yield member_name, extracted
-                continue
-            with extracted:
-                remaining -= extracted.seek(0, os.SEEK_END)
-                if _is_zip(extracted):
-                    yield (
-                        member_name,
-                        DicomRejected(
-                            "An archive inside an archive is not opened; upload it on its own."
-                        ),
-                    )
-                else:
-                    yield member_name, extracted
-
-
-def _safe_member_name(name: str) -> bool:
-    normal = name.replace("\\", "/")
-    if normal.startswith("/") or (len(normal) > 1 and normal[1] == ":"):
-        return False
-    return ".." not in PurePosixPath(normal).parts
-
-
-def _too_compressed() -> DicomRejected:
-    return DicomRejected(
-        "The file unpacks to more than "
-        f"{settings.DICOM_MAX_ARCHIVE_RATIO} times its packed size, the limit."
-    )
-
-
-def _extract(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, ratio_limit: int
-) -> IO[bytes] | DicomRejected:
-    """Stream one member out, never past `limit` bytes (nor `ratio_limit`, the compression
-    ratio bound) whatever its header claims."""
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * _COPY_CHUNK)
-    copied = 0
-    try:
-        with archive.open(info) as member:
-            while chunk := member.read(_COPY_CHUNK):
-                copied += len(chunk)
-                if copied > limit:
-                    spool.close()
-                    return DicomRejected(
-                        f"The file unpacks to more than {human_size(limit)}, the limit."
-                    )
-                if copied > ratio_limit:
-                    spool.close()
-                    return _too_compressed()
-                spool.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
-        spool.close()
-        return DicomRejected(
-            "The file could not be unpacked from the archive (damaged or encrypted)."
-        )
-    spool.seek(0)
-    return spool  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- storing
