@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "accounts",
     "worklists",
     "studies",
+    "links",
     "sharing",
     "guestlinks",
     "notifications",

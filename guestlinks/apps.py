@@ -5,6 +5,4 @@ class GuestlinksConfig(AppConfig):
     name = "guestlinks"
 
     def ready(self) -> None:
-        from . import logs, signals  # noqa: F401
-
-        logs.install()
+        from . import signals  # noqa: F401

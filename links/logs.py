@@ -1,10 +1,11 @@
-"""Keep guest-link tokens out of the logs: Django logs the path of every 4xx response."""
+"""Keep link tokens (guest /g/, upload /u/) out of the logs: Django logs the path of every 4xx
+response."""
 
 import logging
 import re
 
-TOKEN_IN_PATH = re.compile(r"/g/[A-Za-z0-9_-]{43}")
-REDACTED = "/g/<token>"
+TOKEN_IN_PATH = re.compile(r"/([gu])/[A-Za-z0-9_-]{43}")
+REDACTED = r"/\1/<token>"
 LOGGERS = ("django.request", "django.server", "django.security.csrf")
 
 
@@ -12,7 +13,7 @@ def redact(value: object) -> object:
     return TOKEN_IN_PATH.sub(REDACTED, value) if isinstance(value, str) else value
 
 
-class RedactGuestTokens(logging.Filter):
+class RedactLinkTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
@@ -23,5 +24,5 @@ class RedactGuestTokens(logging.Filter):
 def install() -> None:
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(existing, RedactGuestTokens) for existing in logger.filters):
-            logger.addFilter(RedactGuestTokens())
+        if not any(isinstance(existing, RedactLinkTokens) for existing in logger.filters):
+            logger.addFilter(RedactLinkTokens())
