@@ -86,8 +86,7 @@ class Gate(Generic[L]):
     def find(self, token: str) -> L | None:
         return find_link(self.model.objects.select_related(*self.select_related), token)
 
-    @staticmethod
-    def usable_now() -> Q:
+    def usable_now(self) -> Q:
         """The conditions under which a link may take one more use or password attempt."""
         return Q(deleted_at__isnull=True, locked_at__isnull=True, expires_at__gt=timezone.now()) & (
             Q(max_uses__isnull=True) | Q(use_count__lt=F("max_uses"))

@@ -130,6 +130,9 @@ class WorklistEntry(models.Model):
     share = models.ForeignKey(
         "sharing.Share", on_delete=models.SET_NULL, null=True, blank=True, related_name="entries"
     )
+    # How it arrived, in words, where the source alone does not say it (an upload through an
+    # upload link: "Uploaded by <name> through upload link <label>").
+    note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name_plural = "worklist entries"

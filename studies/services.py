@@ -80,6 +80,14 @@ class IngestReport:
     already_present: int = 0
     rejected: RejectedFiles = field(default_factory=RejectedFiles)
     studies: list[Study] = field(default_factory=list)  # touched by this ingest, first seen first
+    created: set[int] = field(default_factory=set)  # ids of the studies this ingest created
+    stored_files: list[str] = field(default_factory=list)  # storage names written
+    # study id: {"imported": n, "already_present": n}
+    per_study: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return self.imported + self.already_present
 
     @property
     def total(self) -> int:
@@ -123,10 +131,11 @@ def _run(
     source: str,
     request: HttpRequest | None,
     progress: Progress | None,
+    scope: IngestScope | None = None,
 ) -> IngestReport:
     if actor is not None and not user_has_worklist_perm(actor, "upload_studies", worklist):
         raise PermissionDenied("Your role on this worklist does not allow uploading studies.")
-    ingest = _Ingest(actor=actor, worklist=worklist, source=source)
+    ingest = _Ingest(actor=actor, worklist=worklist, source=source, scope=scope)
     try:
         for name, item in files:
             for candidate_name, candidate in _expand(name, item):
@@ -136,6 +145,50 @@ def _run(
     finally:
         ingest.finish(request)
     return ingest.report
+
+
+@dataclass(frozen=True)
+class IngestScope:
+    """An ingest on behalf of something that is not a member of the worklist (an upload link):
+    it may create studies in the worklist and add only to the studies in `may_extend` (those it
+    created before), never to any other study, even one in the worklist. `note` is written on
+    the worklist entries it creates; `details` go into its audit events."""
+
+    may_extend: frozenset[int]
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    # Filled as the ingest stores files, so that a caller whose transaction rolls back can
+    # delete them even when the ingest itself raised.
+    stored_files: list[str] = field(default_factory=list)
+
+
+def study_ingest_scoped(
+    *,
+    worklist: Worklist,
+    files: Iterable[tuple[str, FileSource]],
+    scope: IngestScope,
+    source: str = WorklistEntry.Source.GUEST_UPLOAD,
+    request: HttpRequest | None = None,
+) -> IngestReport:
+    """`study_ingest` with no acting user, limited to `scope` (see `IngestScope`). The caller
+    has authorised the upload (an upload link's gate) and decides the transaction: run inside
+    one, the whole ingest commits or rolls back at once (`discard_stored` then removes the
+    files it wrote)."""
+    return _run(
+        actor=None,
+        worklist=worklist,
+        files=files,
+        source=source,
+        request=request,
+        progress=None,
+        scope=scope,
+    )
+
+
+def discard_stored(names: Iterable[str]) -> None:
+    """Delete files an ingest stored whose rows were rolled back."""
+    for name in names:
+        _delete_stored(name)
 
 
 def study_ingest_paths(
@@ -225,16 +278,29 @@ class _StudyNotHere(DicomRejected):
 
 
 class _Ingest:
-    def __init__(self, *, actor: Any, worklist: Worklist, source: str) -> None:
+    def __init__(
+        self, *, actor: Any, worklist: Worklist, source: str, scope: IngestScope | None = None
+    ) -> None:
         self.actor = actor
         self.worklist = worklist
         self.source = source
+        self.scope = scope
         self.report = IngestReport()
         self.per_study: dict[int, dict[str, int]] = {}
         # Studies in `worklist` that this ingest may add to: created by it, or seen there.
         self.in_worklist: set[int] = set()
-        # An uploader who may not view the worklist's studies may only create new ones.
-        self.may_view = actor is None or user_has_worklist_perm(actor, "view_studies", worklist)
+        # An uploader who may not view the worklist's studies may only create new ones (and a
+        # scoped ingest may add only to the studies its scope names).
+        self.may_view = scope is None and (
+            actor is None or user_has_worklist_perm(actor, "view_studies", worklist)
+        )
+        if scope is not None:
+            self.report.stored_files = scope.stored_files
+            self.in_worklist.update(
+                WorklistEntry.objects.filter(
+                    worklist=worklist, study_id__in=scope.may_extend
+                ).values_list("study_id", flat=True)
+            )
         self.refused: dict[int, int] = {}  # study id: files refused by `may_extend`
 
     def may_extend(self, study_id: int) -> bool:
@@ -324,6 +390,8 @@ class _Ingest:
                 # The storage name comes from instance_upload_to: nothing from the upload.
                 instance.file.save("instance.dcm", content, save=False)
                 stored_name = instance.file.name or ""
+                if created:
+                    self.report.created.add(study.pk)
                 instance.save()
                 _recount(study, series)
                 self._ensure_in_worklist(study.pk)
@@ -338,6 +406,7 @@ class _Ingest:
             logger.exception("Storing a DICOM instance failed")  # no names: they may hold PHI
             raise DicomRejected("The file could not be saved because of a server error.") from error
         self.in_worklist.add(study.pk)
+        self.report.stored_files.append(stored_name)
         return study.pk
 
     def _series_for(self, parsed: ParsedInstance, study: Study) -> Series:
@@ -358,7 +427,11 @@ class _Ingest:
         WorklistEntry.objects.get_or_create(
             worklist=self.worklist,
             study_id=study_id,
-            defaults={"added_by": self.actor, "source": self.source},
+            defaults={
+                "added_by": self.actor,
+                "source": self.source,
+                "note": self.scope.note if self.scope else "",
+            },
         )
 
     def _record_refusals(self, request: HttpRequest | None) -> None:
@@ -381,6 +454,7 @@ class _Ingest:
                         "worklist": str(self.worklist.public_id),
                         "source": self.source,
                         "refused": count,
+                        **(self.scope.details if self.scope else {}),
                     },
                 )
         logger.warning(
@@ -403,6 +477,7 @@ class _Ingest:
         self._record_refusals(request)
         studies = Study.objects.in_bulk(list(self.per_study))
         self.report.studies = [studies[pk] for pk in self.per_study if pk in studies]
+        self.report.per_study = self.per_study
         if not self.report.studies:
             return
         with transaction.atomic():
@@ -418,6 +493,7 @@ class _Ingest:
                         "source": self.source,
                         "imported": counts["imported"],
                         "already_present": counts["already_present"],
+                        **(self.scope.details if self.scope else {}),
                     },
                 )
         # Pre-render the default view of new images once they are committed, so that a

@@ -20,7 +20,7 @@ from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .forms import StudyUploadForm
 from .models import Study
-from .selectors import study_priors, study_series
+from .selectors import study_entry_note, study_priors, study_series
 from .services import IngestReport, study_ingest
 
 
@@ -71,6 +71,7 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "worklist": worklist,
             "study_worklists": worklists,
             "series_list": study_series(study),
+            "entry_note": study_entry_note(study=study, worklist=worklist),
             "priors": study_priors(study=study, worklists=[worklist]),
             "perms_here": worklist_permissions(request.user, worklist),
             "sharing": study_sharing(user=request.user, study=study, worklists=worklists),
