@@ -38,6 +38,7 @@ from links.models import (
 )
 from links.ratelimit import GateLimits, Limited
 from notifications.services import notification_enqueue
+from studies.archives import skipped_name
 from studies.services import IngestScope, discard_stored, study_ingest_scoped
 from worklists.access import worklist_permissions
 from worklists.models import Worklist
@@ -477,9 +478,12 @@ def upload_receive(
 
 
 def _staged_files(upload: Upload) -> list[tuple[str, Any]]:
+    """The staged files to ingest, by the names the browser gave (for the report only). A
+    DICOMDIR and the like are skipped as for folders on disk: paths are never taken from it."""
     return [
         (staged.name, staging.staged_path(upload.public_id, staged.index))
         for staged in upload.files.order_by("index")
+        if not skipped_name(staged.name)
     ]
 
 

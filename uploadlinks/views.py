@@ -149,11 +149,9 @@ def upload_chunk(request: HttpRequest, public_id: str, index: int) -> HttpRespon
         return JsonResponse({"received": staged.received, "size": staged.size})
     try:
         offset = int(request.GET.get("offset", ""))
-        length = int(request.META.get("CONTENT_LENGTH") or -1)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return JsonResponse({"error": "Say where the chunk goes (?offset=)."}, status=400)
-    if length < 0:
-        return JsonResponse({"error": "Send the chunk's length."}, status=411)
     try:
         staged = services.upload_receive(
             upload=upload, index=index, offset=offset, stream=request, length=length
