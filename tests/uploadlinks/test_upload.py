@@ -44,7 +44,7 @@ def test_a_folder_with_a_dicomdir_lands_in_the_worklist_marked_with_the_uploader
     response = upload(link, files, note="Scan from March", email="pat@example.org", chunk=700)
     assert response.status_code == 200
     text = response.content.decode()
-    assert "Upload complete" in text and "Doe, Jane" in text and "DICOMDIR" not in text
+    assert "Upload complete" in text and "DOE, Jane" in text and "DICOMDIR" not in text
     study = Study.objects.get()
     assert study.number_of_instances == 4
     entry = entry_of(study, worklist)
