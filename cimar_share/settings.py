@@ -380,9 +380,7 @@ UPLOADLINK_RATE_LIMIT_UPLOADS_PER_IP = int(
 )
 # One upload: at most this many bytes and files (a zip archive counts as one file here; its
 # members are bounded by DICOM_MAX_ARCHIVE_*). Each file is at most DICOM_MAX_ARCHIVE_SIZE.
-UPLOADLINK_MAX_UPLOAD_BYTES = int(
-    os.environ.get("UPLOADLINK_MAX_UPLOAD_BYTES", str(20 * 1024**3))
-)
+UPLOADLINK_MAX_UPLOAD_BYTES = int(os.environ.get("UPLOADLINK_MAX_UPLOAD_BYTES", str(20 * 1024**3)))
 UPLOADLINK_MAX_UPLOAD_FILES = int(os.environ.get("UPLOADLINK_MAX_UPLOAD_FILES", "10000"))
 # Bytes per request: the browser sends each file in chunks of this size (and resumes a file
 # from what the server has after a dropped connection).

@@ -84,7 +84,7 @@ class Gate(Generic[L]):
     # --- lookups and counters ------------------------------------------------------------
 
     def find(self, token: str) -> L | None:
-        return find_link(self.model.objects.select_related(*self.select_related), token)
+        return find_link(self.model._default_manager.select_related(*self.select_related), token)
 
     def usable_now(self) -> Q:
         """The conditions under which a link may take one more use or password attempt."""
@@ -96,7 +96,7 @@ class Gate(Generic[L]):
         """Take one use, atomically: only while uses remain and the link is not expired,
         deleted or locked."""
         return bool(
-            self.model.objects.filter(self.usable_now(), pk=link_id).update(
+            self.model._default_manager.filter(self.usable_now(), pk=link_id).update(
                 use_count=F("use_count") + 1
             )
         )
@@ -105,7 +105,7 @@ class Gate(Generic[L]):
         """Count one wrong password, atomically: only while the link may still open and fewer
         than the maximum wrong passwords have been counted."""
         return bool(
-            self.model.objects.filter(
+            self.model._default_manager.filter(
                 self.usable_now(), pk=link_id, password_failures__lt=F("max_password_attempts")
             ).update(password_failures=F("password_failures") + 1)
         )
@@ -158,7 +158,7 @@ class Gate(Generic[L]):
             # creator is told once).
             if not self.count_failure(link.pk):
                 return self.refuse(link, request)
-            locked = self.model.objects.filter(
+            locked = self.model._default_manager.filter(
                 pk=link.pk,
                 locked_at__isnull=True,
                 password_failures__gte=F("max_password_attempts"),

@@ -16,6 +16,7 @@ studies that earlier uploads through the same link created.
 
 import zoneinfo
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -302,7 +303,7 @@ def uploadlink_delete(*, actor: Any, link: UploadLink, request: HttpRequest | No
         status=Upload.Status.REFUSED
     )
     for public_id in staged:
-        transaction.on_commit(lambda public_id=public_id: staging.remove(public_id))
+        transaction.on_commit(partial(staging.remove, public_id))
     record_event(
         action=AuditEvent.Action.UPLOADLINK_DELETED,
         actor=actor,

@@ -172,7 +172,10 @@ def upload_finish(request: HttpRequest, public_id: str) -> HttpResponse:
     upload = get_session_upload(request, public_id, live=False)
     form = UploaderForm(request.POST)
     if not form.is_valid():
-        errors = "; ".join(f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items())
+        errors = "; ".join(
+            f"{form.fields[name].label}: {' '.join(str(error) for error in field_errors)}"
+            for name, field_errors in form.errors.items()
+        )
         return JsonResponse({"error": errors}, status=400)
     try:
         upload = services.upload_complete(

@@ -42,7 +42,7 @@ def test_upload_a_folder_through_an_upload_link_on_a_phone(
     step("link created", clinician)
 
     folder = tmp_path / "CDROM"
-    files = small_study(folder / "DICOM", series_count=1)  # three images of one series
+    small_study(folder / "DICOM", series_count=1)  # three images of one series
     (folder / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"../../not/a/path")
 
     sender = person("sender")

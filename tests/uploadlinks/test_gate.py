@@ -60,7 +60,9 @@ def _make_unusable(link, state, owner):
         services.uploadlink_update(actor=owner, link=link, disabled=True)
 
 
-@pytest.mark.parametrize("state", ["expired", "used_up", "locked", "deleted", "disabled", "unknown"])
+@pytest.mark.parametrize(
+    "state", ["expired", "used_up", "locked", "deleted", "disabled", "unknown"]
+)
 def test_every_unusable_link_gets_the_same_page(client, make_link, owner, state):
     link = make_link(max_uses=1)
     url = link.get_absolute_url()
