@@ -16,7 +16,6 @@ number of (Argon2) checks is the rate limit, counted before any hashing, and the
 before hashing: a link already locked, expired, deleted or used up checks nothing.
 """
 
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,8 +31,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
 from links.gate import Gate, GateResult
+from links.messages import local_time, notify_creator, send_to_recipients
 from links.ratelimit import GateLimits
-from notifications.services import notification_enqueue
 from studies.models import Study, WorklistEntry
 from studies.selectors import study_priors
 from worklists.models import Worklist
@@ -363,14 +362,7 @@ def guestlink_record_view(*, link: GuestLink, study: Study, request: HttpRequest
 
 
 def _local_time(moment: datetime, link: GuestLink) -> str:
-    """A time as the creator's organisation reads it (messages are plain JSON strings)."""
-    organisation = link.created_by.organisation if link.created_by else None
-    zone = (
-        zoneinfo.ZoneInfo(organisation.time_zone)
-        if organisation
-        else timezone.get_default_timezone()
-    )
-    return timezone.localtime(moment, zone).strftime("%d/%m/%Y %H:%M %Z")
+    return local_time(moment, link)
 
 
 def _link_context(link: GuestLink) -> dict[str, Any]:
@@ -402,27 +394,8 @@ def _link_context(link: GuestLink) -> dict[str, Any]:
 
 
 def _send_link(link: GuestLink) -> None:
-    context = _link_context(link)
-    if link.email:
-        notification_enqueue(
-            channel="email",
-            recipient=link.email,
-            template="guestlink_invite",
-            context={**context, "message": link.message},
-        )
-    if link.mobile:
-        notification_enqueue(
-            channel="sms", recipient=str(link.mobile), template="guestlink_invite", context=context
-        )
+    send_to_recipients(link, "guestlink_invite", _link_context(link))
 
 
 def _notify_creator(link: GuestLink, template: str, extra: dict[str, Any]) -> None:
-    creator = link.created_by
-    if creator is None or not creator.is_active or not creator.email:
-        return
-    notification_enqueue(
-        channel="email",
-        recipient=creator.email,
-        template=template,
-        context={**_link_context(link), **extra},
-    )
+    notify_creator(link, template, {**_link_context(link), **extra})

@@ -14,11 +14,11 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from links.access import get_link_for_user
 from links.http import link_csrf_protect, link_page, too_many, unavailable
 from studies.models import Study, WorklistEntry
 from studies.viewer import render_viewer
 from worklists.access import get_worklist_for_user
-from worklists.selectors import worklist_permissions
 
 from . import services
 from .access import get_guest_session, guest_session_end, guest_session_start
@@ -147,16 +147,7 @@ def end_session(request: HttpRequest) -> HttpResponse:
 def get_guestlink_for_user(user: Any, public_id: Any) -> GuestLink:
     """A link its creator or a member of its worklist may see (else 404); whether they may
     delete it is the service's to decide (403)."""
-    link = (
-        GuestLink.objects.select_related("study", "worklist", "created_by")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if link is None:
-        raise Http404("No such guest link.")
-    if link.created_by_id != user.pk and not worklist_permissions(user, link.worklist):
-        raise Http404("No such guest link.")
-    return link
+    return get_link_for_user(GuestLink.objects.select_related("study"), user, public_id)
 
 
 def _study_page(study: Study, worklist: Any) -> str:

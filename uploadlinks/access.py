@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from worklists.access import worklist_permissions
+from links.access import get_link_for_user
 
 from .models import Upload, UploadLink
 
@@ -93,15 +93,5 @@ def get_session_upload(request: HttpRequest, public_id: Any, *, live: bool = Tru
 
 
 def get_uploadlink_for_user(user: Any, public_id: Any) -> UploadLink:
-    """An upload link its creator or a member of its worklist may see (else 404); what they
-    may change is the service's to decide (403)."""
-    link = (
-        UploadLink.objects.select_related("worklist", "created_by")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if link is None:
-        raise Http404("No such upload link.")
-    if link.created_by_id != user.pk and not worklist_permissions(user, link.worklist):
-        raise Http404("No such upload link.")
-    return link
+    """An upload link its creator or a member of its worklist may see (else 404)."""
+    return get_link_for_user(UploadLink.objects.all(), user, public_id)

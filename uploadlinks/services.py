@@ -14,7 +14,6 @@ What an upload may touch is the ingest's isolation rule narrowed to the link
 studies that earlier uploads through the same link created.
 """
 
-import zoneinfo
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -31,6 +30,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
 from links.gate import Gate, GateResult
+from links.messages import local_time, notify_creator, send_to_recipients
 from links.models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
     MAX_PASSWORD_ATTEMPTS_LIMIT,
@@ -38,7 +38,6 @@ from links.models import (
     token_digest,
 )
 from links.ratelimit import GateLimits, Limited
-from notifications.services import notification_enqueue
 from studies.archives import skipped_name
 from studies.services import IngestScope, discard_stored, study_ingest_scoped
 from worklists.access import worklist_permissions
@@ -638,16 +637,6 @@ def upload_prune_staging(*, older_than: timedelta | None = None) -> int:
 # --- messages ----------------------------------------------------------------------------
 
 
-def _local_time(moment: datetime, link: UploadLink) -> str:
-    organisation = link.created_by.organisation if link.created_by else None
-    zone = (
-        zoneinfo.ZoneInfo(organisation.time_zone)
-        if organisation
-        else timezone.get_default_timezone()
-    )
-    return timezone.localtime(moment, zone).strftime("%d/%m/%Y %H:%M %Z")
-
-
 def _link_context(link: UploadLink) -> dict[str, Any]:
     """What every message about a link may say: never the token (templates derive the URL
     from the public id when they render), never the password."""
@@ -658,7 +647,7 @@ def _link_context(link: UploadLink) -> dict[str, Any]:
         "label": link.display_label,
         "sender": creator.display_name if creator is not None else "A clinician",
         "organisation": organisation.name if organisation is not None else "",
-        "expires": _local_time(link.expires_at, link),
+        "expires": local_time(link.expires_at, link),
         "has_password": link.has_password,
         "worklist": link.worklist.name,
         "worklist_path": reverse("worklists:detail", args=[link.worklist.public_id]),
@@ -677,27 +666,8 @@ def _received_context(upload: Upload, report: Any) -> dict[str, Any]:
 
 
 def _send_link(link: UploadLink) -> None:
-    context = _link_context(link)
-    if link.email:
-        notification_enqueue(
-            channel="email",
-            recipient=link.email,
-            template="uploadlink_invite",
-            context={**context, "message": link.message},
-        )
-    if link.mobile:
-        notification_enqueue(
-            channel="sms", recipient=str(link.mobile), template="uploadlink_invite", context=context
-        )
+    send_to_recipients(link, "uploadlink_invite", _link_context(link))
 
 
 def _notify_creator(link: UploadLink, template: str, extra: dict[str, Any]) -> None:
-    creator = link.created_by
-    if creator is None or not creator.is_active or not creator.email:
-        return
-    notification_enqueue(
-        channel="email",
-        recipient=creator.email,
-        template=template,
-        context={**_link_context(link), **extra},
-    )
+    notify_creator(link, template, {**_link_context(link), **extra})

@@ -1,21 +1,8 @@
-from django.urls import path, register_converter
+from django.urls import path
 
-from links.models import TOKEN_LENGTH
+import links.urls  # noqa: F401  (registers the "linktoken" converter)
 
 from . import views
-
-
-class TokenConverter:
-    regex = f"[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(TokenConverter, "uploadtoken")
 
 app_name = "uploadlinks"
 
@@ -30,5 +17,5 @@ urlpatterns = [
     path("manage/<uuid:worklist_id>/", views.manage, name="manage"),
     path("manage/link/<uuid:public_id>/edit/", views.edit, name="edit"),
     path("manage/link/<uuid:public_id>/delete/", views.delete, name="delete"),
-    path("<uploadtoken:token>/", views.gate, name="gate"),
+    path("<linktoken:token>/", views.gate, name="gate"),
 ]
