@@ -294,3 +294,13 @@ def test_view_only_members_cannot_reach_upload_links(read_only, study, worklist)
     assert client.get(reverse("uploadlinks:manage", args=[worklist.public_id])).status_code == 403
     listing = client.get(reverse("worklists:detail", args=[worklist.public_id])).content.decode()
     assert "Upload links" not in listing
+
+
+def test_the_summary_stays_readable_in_the_same_browser(make_link):
+    client = Client()
+    link = make_link(max_uses=1)
+    assert upload(link, series_files(2), client=client).status_code == 200
+    done = Upload.objects.get()
+    page = client.get(reverse("uploadlinks:summary", args=[done.public_id]))
+    assert page.status_code == 200 and "Upload complete" in page.content.decode()
+    assert page["Referrer-Policy"] == "no-referrer"
