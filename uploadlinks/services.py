@@ -504,7 +504,7 @@ def upload_complete(
         raise UploadRefused("Please give your name, so the clinic knows who sent the images.")
     if upload.files.filter(received__lt=F("size")).exists():
         raise UploadRefused("Some files have not fully arrived yet; resume the upload.", 409)
-    scope = _scope(upload, uploader_name)
+    stored: list[str] = []  # what the ingest writes, to delete if the transaction rolls back
     try:
         with transaction.atomic(durable=True):
             locked = Upload.objects.select_for_update().get(pk=upload.pk)
@@ -523,6 +523,9 @@ def upload_complete(
             else:
                 refused = False
                 link.refresh_from_db()
+                # Computed under the link's row lock (held since the claim), so an upload
+                # completing just before this one is counted in.
+                scope = _scope(locked, link, uploader_name, stored)
                 report = study_ingest_scoped(
                     worklist=link.worklist,
                     files=_staged_files(locked),
@@ -536,7 +539,7 @@ def upload_complete(
                 if report.accepted and link.notify_on_upload:
                     _notify_creator(link, "uploadlink_received", _received_context(locked, report))
     except BaseException:
-        discard_stored(scope.stored_files)  # their rows were rolled back with the rest
+        discard_stored(stored)  # their rows were rolled back with the rest
         raise
     staging.remove(upload.public_id)
     upload.refresh_from_db()
@@ -553,9 +556,8 @@ def _entry_note(uploader_name: str, link: UploadLink) -> str:
     return f"Uploaded by {uploader_name[:120]} through upload link {link.display_label[:100]}"
 
 
-def _scope(upload: Upload, uploader_name: str) -> IngestScope:
+def _scope(upload: Upload, link: UploadLink, uploader_name: str, stored: list[str]) -> IngestScope:
     """What this upload may touch: new studies, and studies the link's uploads created."""
-    link = upload.link
     created_before = frozenset(
         UploadedStudy.objects.filter(upload__link=link, created=True).values_list(
             "study_id", flat=True
@@ -565,6 +567,7 @@ def _scope(upload: Upload, uploader_name: str) -> IngestScope:
         may_extend=created_before,
         note=_entry_note(uploader_name, link),
         details={"upload_link": str(link.public_id), "upload": str(upload.public_id)},
+        stored_files=stored,
     )
 
 
