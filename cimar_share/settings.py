@@ -118,8 +118,10 @@ INSTALLED_APPS = [
     "worklists",
     "studies",
     "dicomweb",
+    "links",
     "sharing",
     "guestlinks",
+    "uploadlinks",
     "demo",
     "notifications",
 ]
@@ -337,8 +339,8 @@ LOGGING = {
         "client_errors_without_traceback": {
             "()": "cimar_share.logfilters.ClientErrorsWithoutTraceback"
         },
-        # Django logs the path of every 4xx response: guest-link tokens never reach the logs.
-        "redact_guest_tokens": {"()": "guestlinks.logs.RedactGuestTokens"},
+        # Django logs the path of every 4xx response: link tokens (guest, upload) never reach the logs.
+        "redact_link_tokens": {"()": "links.logs.RedactLinkTokens"},
     },
     "formatters": {
         "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
@@ -360,10 +362,10 @@ LOGGING = {
             "handlers": [],
             "level": "WARNING",
             "propagate": True,
-            "filters": ["redact_guest_tokens"],
+            "filters": ["redact_link_tokens"],
         },
-        "django.request": {"filters": ["redact_guest_tokens"]},
-        "django.security.csrf": {"filters": ["redact_guest_tokens"]},
+        "django.request": {"filters": ["redact_link_tokens"]},
+        "django.security.csrf": {"filters": ["redact_link_tokens"]},
     },
 }
 
@@ -408,6 +410,38 @@ GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LIN
 GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
 )
+# Upload links (uploadlinks app): the same gate as guest links, with their own limits.
+UPLOADLINK_RATE_LIMIT_WINDOW_SECONDS = int(
+    os.environ.get("UPLOADLINK_RATE_LIMIT_WINDOW_SECONDS", "600")
+)
+UPLOADLINK_RATE_LIMIT_PER_IP = int(os.environ.get("UPLOADLINK_RATE_LIMIT_PER_IP", "20"))
+UPLOADLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("UPLOADLINK_RATE_LIMIT_PER_LINK", "60"))
+UPLOADLINK_RATE_LIMIT_GUESSES_PER_IP = int(
+    os.environ.get("UPLOADLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
+)
+# Uploads started per address and link in one window (each may hold many files).
+UPLOADLINK_RATE_LIMIT_UPLOADS_PER_IP = int(
+    os.environ.get("UPLOADLINK_RATE_LIMIT_UPLOADS_PER_IP", "10")
+)
+# One upload: at most this many bytes and files (a zip archive counts as one file here; its
+# members are bounded by DICOM_MAX_ARCHIVE_*). Each file is at most DICOM_MAX_ARCHIVE_SIZE.
+UPLOADLINK_MAX_UPLOAD_BYTES = int(os.environ.get("UPLOADLINK_MAX_UPLOAD_BYTES", str(20 * 1024**3)))
+UPLOADLINK_MAX_UPLOAD_FILES = int(os.environ.get("UPLOADLINK_MAX_UPLOAD_FILES", "10000"))
+# Bytes per request: the browser sends each file in chunks of this size (and resumes a file
+# from what the server has after a dropped connection).
+UPLOADLINK_CHUNK_BYTES = int(os.environ.get("UPLOADLINK_CHUNK_BYTES", str(8 * 1024 * 1024)))
+# Chunks wait here (a local disk of each web process's host) until the upload completes.
+UPLOADLINK_STAGING_DIR = Path(
+    os.environ.get("UPLOADLINK_STAGING_DIR", MEDIA_ROOT / "upload-staging")
+)
+# An upload not completed within this many hours is abandoned and its chunks deleted.
+UPLOADLINK_STAGING_MAX_AGE_HOURS = int(os.environ.get("UPLOADLINK_STAGING_MAX_AGE_HOURS", "24"))
+# An upload page open this long without a request needs the link (and password) again.
+UPLOADLINK_SESSION_IDLE_SECONDS = int(os.environ.get("UPLOADLINK_SESSION_IDLE_SECONDS", "7200"))
+CELERY_BEAT_SCHEDULE["uploadlinks-prune-staging"] = {
+    "task": "uploadlinks.tasks.prune_staging",
+    "schedule": timedelta(hours=1),
+}
 SMS_TWILIO_ACCOUNT_SID = os.environ.get("SMS_TWILIO_ACCOUNT_SID", "")
 SMS_TWILIO_AUTH_TOKEN = os.environ.get("SMS_TWILIO_AUTH_TOKEN", "")
 SMS_TWILIO_FROM = os.environ.get(

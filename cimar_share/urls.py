@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("sharing/", include("sharing.urls")),
     path("dicomweb/", include("dicomweb.urls")),
     path("g/", include("guestlinks.urls")),
+    path("u/", include("uploadlinks.urls")),
     path("", include("studies.worklist_urls")),
 ]
 

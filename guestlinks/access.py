@@ -30,6 +30,8 @@ from django.utils import timezone
 from studies.models import Study
 from worklists.access import worklist_permissions
 
+from links.access import get_link_for_user
+
 from .models import GuestLink
 
 SESSION_KEY = "guestlink"
@@ -161,13 +163,4 @@ def get_guest_study(guest: GuestSession, public_id: Any) -> Study | None:
 def get_guestlink_for_user(user: Any, public_id: Any) -> GuestLink:
     """A link its creator, or anyone who sees its worklist, may see (else 404); whether they
     may delete it is the service's to decide (403)."""
-    link = (
-        GuestLink.objects.select_related("study", "worklist", "created_by")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if link is None:
-        raise Http404("No such guest link.")
-    if link.created_by_id != user.pk and not worklist_permissions(user, link.worklist):
-        raise Http404("No such guest link.")
-    return link
+    return get_link_for_user(GuestLink.objects.select_related("study"), user, public_id)

@@ -6,28 +6,22 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 
 from notifications.selectors import any_failed, deliveries_by_topic
+from links.gate import find_link
 from studies.models import Study
 from worklists.access import worklist_permissions
 from worklists.models import Worklist
 
 from .devices import describe_user_agent
-from .models import TOKEN_LENGTH, GuestLink, GuestLinkAccess, token_digest
+from .models import GuestLink, GuestLinkAccess
 
 RECENT_ACCESSES = 10
 
 
 def guestlink_find(token: str) -> GuestLink | None:
     """The link this URL token opens, looked up by digest and compared in constant time."""
-    if len(token) != TOKEN_LENGTH:
-        return None
-    link = (
-        GuestLink.objects.select_related("study", "worklist", "created_by__organisation")
-        .filter(token_digest=token_digest(token))
-        .first()
+    return find_link(
+        GuestLink.objects.select_related("study", "worklist", "created_by__organisation"), token
     )
-    if link is None or not link.matches_token(token):
-        return None
-    return link
 
 
 def study_guest_links(*, study: Study, worklist: Worklist) -> QuerySet[GuestLink]:

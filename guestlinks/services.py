@@ -1,8 +1,9 @@
 """Write paths for guest links: create, delete, and a guest's attempt to open one.
 
-Counters change only through conditional UPDATEs (`_count_failure`, `_claim_use`), so that
-concurrent requests can never use a link more often than allowed nor count more wrong
-passwords than the link's attempts allow.
+The attempt goes through the gate every bearer link shares (`links.gate`, whose docstring says
+how its counters hold under races). Counters change only through conditional UPDATEs
+(`_count_failure`, `_claim_use`), so that concurrent requests can never use a link more often
+than allowed nor count more wrong passwords than the link's attempts allow.
 
 The password is checked first, and only then is the attempt counted: a right password takes a
 use, a wrong one takes one of the link's attempts, each with one conditional UPDATE that holds
@@ -15,15 +16,14 @@ number of (Argon2) checks is the rate limit, counted before any hashing, and the
 before hashing: a link already locked, expired, deleted or used up checks nothing.
 """
 
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.hashers import check_password, make_password
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -31,12 +31,14 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
 from notifications.services import notification_enqueue, topic_send_again
+from links.gate import Gate, GateResult
+from links.messages import local_time, notify_creator, send_to_recipients
+from links.ratelimit import GateLimits
 from studies.models import Study, WorklistEntry
 from studies.selectors import study_priors
 from worklists.access import has_worklist_perm
 from worklists.models import Worklist
 
-from . import ratelimit
 from .devices import describe_user_agent
 from .leaks import mentions_date, mentions_secret
 from .models import (
@@ -222,58 +224,71 @@ class OpenResult:
     retry_after: int | None = None
 
 
-def _usable_now() -> Q:
-    """The conditions under which a link may take one more use or password attempt."""
-    return Q(deleted_at__isnull=True, locked_at__isnull=True, expires_at__gt=timezone.now()) & (
-        Q(max_uses__isnull=True) | Q(use_count__lt=F("max_uses"))
-    )
-
-
+# The gate's counters and password check, as module functions: the race tests swap in naive
+# versions of these names to show that they would catch the race.
 def _count_failure(link_id: int) -> bool:
-    """Count one wrong password, atomically: only while the link may still open and fewer than
-    the maximum wrong passwords have been counted."""
-    return bool(
-        GuestLink.objects.filter(
-            _usable_now(), pk=link_id, password_failures__lt=F("max_password_attempts")
-        ).update(password_failures=F("password_failures") + 1)
-    )
+    return Gate.count_failure(GATE, link_id)
 
 
 def _claim_use(link_id: int) -> bool:
-    """Take one use, atomically: only while uses remain and the link is not expired,
-    deleted or locked."""
-    return bool(
-        GuestLink.objects.filter(_usable_now(), pk=link_id).update(use_count=F("use_count") + 1)
-    )
+    return Gate.claim_use(GATE, link_id)
 
 
 def _password_matches(link: GuestLink, password: str) -> bool:
-    return check_password(password, link.password_hash)
+    return Gate.password_matches(GATE, link, password)
+
+
+class GuestGate(Gate[GuestLink]):
+    """Guest links at the shared gate: a right password takes a use and opens the study."""
+
+    model = GuestLink
+    select_related = ("study", "worklist", "created_by__organisation")
+
+    def limits(self) -> GateLimits:
+        return GateLimits(
+            window_seconds=settings.GUESTLINK_RATE_LIMIT_WINDOW_SECONDS,
+            per_ip=settings.GUESTLINK_RATE_LIMIT_PER_IP,
+            per_link=settings.GUESTLINK_RATE_LIMIT_PER_LINK,
+            guesses_per_ip=settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP,
+        )
+
+    def claim_use(self, link_id: int) -> bool:
+        return _claim_use(link_id)
+
+    def count_failure(self, link_id: int) -> bool:
+        return _count_failure(link_id)
+
+    def password_matches(self, link: GuestLink, password: str) -> bool:
+        return _password_matches(link, password)
+
+    def log_attempt(
+        self, link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
+    ) -> None:
+        _log_attempt(link, outcome, request, **details)
+
+    def on_locked(self, link: GuestLink) -> None:
+        _notify_creator(link, "guestlink_locked", {})
+
+    def granted(self, link: GuestLink, request: HttpRequest) -> GateResult:
+        return _consume_use(link, request)
+
+
+GATE = GuestGate()
 
 
 def guestlink_open(
     *, link: GuestLink | None, token: str, password: str, request: HttpRequest
 ) -> OpenResult:
-    """A guest's deliberate attempt (a POST) to open a link, with the password if it has one.
-
-    Rate limits are counted first (nothing is hashed when over them, and only the first
-    limited attempt per limit and window is logged); a link that cannot open is refused without
-    hashing; then the password is checked, and a use (right) or an attempt (wrong) is counted.
-    """
-    limited = ratelimit.guest_attempt_exceeded(
-        address=client_ip(request) or "unknown",
-        digest=token_digest(token),
-        opens_nothing=link is None or not link.is_usable,
+    """A guest's deliberate attempt (a POST) to open a link, with the password if it has one:
+    the shared gate (`links.gate`), where a right password takes a use."""
+    result = GATE.attempt(link=link, token=token, password=password, request=request)
+    return OpenResult(
+        outcome=result.outcome,
+        link=result.link,
+        study_ids=result.payload or frozenset(),
+        attempts_left=result.attempts_left,
+        retry_after=result.retry_after,
     )
-    if limited is not None:
-        if limited.first:  # once per limit and window: a flood cannot grow the logs
-            _log_attempt(link, Outcome.RATE_LIMITED, request)
-        return OpenResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
-    if link is None or not link.is_usable:
-        return _refuse(link, request)
-    if link.has_password and not _password_matches(link, password):
-        return _wrong_password(link, request)
-    return _consume_use(link, request)
 
 
 def _log_attempt(
@@ -304,40 +319,10 @@ def _log_attempt(
         )
 
 
-def _refuse(link: GuestLink | None, request: HttpRequest) -> OpenResult:
-    if link is None:
-        _log_attempt(None, Outcome.REFUSED, request, reason="unknown")
-        return OpenResult(Outcome.REFUSED)
-    link.refresh_from_db()
-    _log_attempt(link, Outcome.REFUSED, request, reason=link.state)
-    return OpenResult(Outcome.REFUSED, link)
-
-
-def _wrong_password(link: GuestLink, request: HttpRequest) -> OpenResult:
+def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
     with transaction.atomic():
-        # The counting UPDATE holds the row lock until commit, so concurrent wrong passwords
-        # are counted one after the other; the one that brings the count to the maximum locks
-        # the link in the same transaction, and those waiting behind it then find it locked
-        # and are refused (the conditional UPDATE also makes sure the creator is told once).
-        if not _count_failure(link.pk):
-            return _refuse(link, request)
-        locked = GuestLink.objects.filter(
-            pk=link.pk,
-            locked_at__isnull=True,
-            password_failures__gte=F("max_password_attempts"),
-        ).update(locked_at=timezone.now())
-        link.refresh_from_db()
-        _log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
-        if locked:
-            _notify_creator(link, "guestlink_locked", {})
-    left = 0 if link.locked_at else max(link.max_password_attempts - link.password_failures, 0)
-    return OpenResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
-
-
-def _consume_use(link: GuestLink, request: HttpRequest) -> OpenResult:
-    with transaction.atomic():
-        if not _claim_use(link.pk):
-            return _refuse(link, request)
+        if not GATE.claim_use(link.pk):
+            return GATE.refuse(link, request)
         link.refresh_from_db()
         study_ids = {link.study_id}
         if link.include_priors:
@@ -359,7 +344,7 @@ def _consume_use(link: GuestLink, request: HttpRequest) -> OpenResult:
                     "uses_left": "no limit" if uses_left is None else str(uses_left),
                 },
             )
-    return OpenResult(Outcome.OPENED, link, frozenset(study_ids))
+    return GateResult(Outcome.OPENED, link, payload=frozenset(study_ids))
 
 
 @transaction.atomic
@@ -378,14 +363,7 @@ def guestlink_record_view(*, link: GuestLink, study: Study, request: HttpRequest
 
 
 def _local_time(moment: datetime, link: GuestLink) -> str:
-    """A time as the creator's organisation reads it (messages are plain JSON strings)."""
-    organisation = link.created_by.organisation if link.created_by else None
-    zone = (
-        zoneinfo.ZoneInfo(organisation.time_zone)
-        if organisation
-        else timezone.get_default_timezone()
-    )
-    return timezone.localtime(moment, zone).strftime("%d/%m/%Y %H:%M %Z")
+    return local_time(moment, link)
 
 
 def _link_context(link: GuestLink) -> dict[str, Any]:
@@ -425,22 +403,7 @@ def _send_link(link: GuestLink) -> None:
         "sender_email": creator.email if creator is not None else "",
         "sender_path": context["study_path"] + "&panel=guest-links#guest-links",
     }
-    if link.email:
-        notification_enqueue(
-            channel="email",
-            recipient=link.email,
-            template="guestlink_invite",
-            context={**context, "message": link.message},
-            **watch,
-        )
-    if link.mobile:
-        notification_enqueue(
-            channel="sms",
-            recipient=str(link.mobile),
-            template="guestlink_invite",
-            context=context,
-            **watch,
-        )
+    send_to_recipients(link, "guestlink_invite", context, **watch)
 
 
 @transaction.atomic(durable=True)
@@ -462,12 +425,4 @@ def guestlink_send_again(*, actor: Any, link: GuestLink) -> int:
 
 
 def _notify_creator(link: GuestLink, template: str, extra: dict[str, Any]) -> None:
-    creator = link.created_by
-    if creator is None or not creator.is_active or not creator.email:
-        return
-    notification_enqueue(
-        channel="email",
-        recipient=creator.email,
-        template=template,
-        context={**_link_context(link), **extra},
-    )
+    notify_creator(link, template, {**_link_context(link), **extra})

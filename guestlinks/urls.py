@@ -1,20 +1,8 @@
-from django.urls import path, register_converter
+from django.urls import path
+
+import links.urls  # noqa: F401  (registers the "linktoken" converter)
 
 from . import views
-from .models import TOKEN_LENGTH
-
-
-class TokenConverter:
-    regex = f"[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(TokenConverter, "guesttoken")
 
 app_name = "guestlinks"
 
@@ -26,5 +14,5 @@ urlpatterns = [
     path("manage/<uuid:worklist_id>/<uuid:study_id>/new/", views.create, name="create"),
     path("manage/<uuid:public_id>/delete/", views.delete, name="delete"),
     path("manage/<uuid:public_id>/send-again/", views.send_again, name="send_again"),
-    path("<guesttoken:token>/", views.gate, name="gate"),
+    path("<linktoken:token>/", views.gate, name="gate"),
 ]

@@ -1,25 +1,21 @@
 """Guest links: the clinician's create/delete endpoints, the guest gate and the guest viewer."""
 
 import zoneinfo
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.decorators import decorator_from_middleware
 from django.utils.formats import date_format
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.referrer import send_no_referrer
+from links.http import link_csrf_protect, link_page, too_many, unavailable
 from studies.access import get_worklist_study_for_user
 from studies.models import Study
 from studies.viewer import render_viewer
@@ -38,48 +34,14 @@ from .selectors import guestlink_find
 
 Outcome = GuestLinkAccess.Outcome
 
-# Guest pages load nothing from other origins, are never framed and never cached.
-GUEST_CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-
-
-def guest_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Headers for every page a guest sees."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        add_never_cache_headers(response)  # Cache-Control: ... no-cache, no-store, private
-        send_no_referrer(response)
-        response["Content-Security-Policy"] = GUEST_CSP
-        response["X-Robots-Tag"] = "noindex, nofollow"
-        return response
-
-    return wrapped
-
-
-class _GuestCsrf(CsrfViewMiddleware):
-    """CSRF for guest forms. Guest pages send `Referrer-Policy: no-referrer`, so browsers send
-    `Origin: null` with their POSTs; that origin is accepted and the CSRF token (cookie plus
-    form field, SameSite=Lax) is checked as for every other form. `_origin_verified` is Django's
-    private hook: see README "Upgrade notes" and tests/test_django_internals.py."""
-
-    def _origin_verified(self, request: HttpRequest) -> bool:
-        if request.META.get("HTTP_ORIGIN") == "null":
-            return True
-        return bool(super()._origin_verified(request))  # type: ignore[misc]
-
-
-def guest_csrf_protect(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
-    return csrf_exempt(decorator_from_middleware(_GuestCsrf)(view))
+# The headers and CSRF handling every page behind a link shares (links.http).
+guest_page = link_page
+guest_csrf_protect = link_csrf_protect
 
 
 def _unavailable(request: HttpRequest) -> HttpResponse:
     """One page, one status for every link that cannot be opened, whatever the reason."""
-    return render(request, "guestlinks/unavailable.html", status=404)
+    return unavailable(request)
 
 
 def _in_creator_zone(link: GuestLink) -> zoneinfo.ZoneInfo | None:
@@ -135,13 +97,7 @@ def gate(request: HttpRequest, token: str) -> HttpResponse:
         see_other.status_code = 303  # See Other: the viewer is fetched with a GET
         return see_other
     if result.outcome == Outcome.RATE_LIMITED:
-        # The same page whatever the link's state: it tells nothing about the link.
-        wait = result.retry_after or 60
-        response = render(
-            request, "guestlinks/too_many.html", {"minutes": max(1, round(wait / 60))}, status=429
-        )
-        response["Retry-After"] = str(wait)
-        return response
+        return too_many(request, result.retry_after)
     if result.outcome == Outcome.WRONG_PASSWORD and result.link and result.attempts_left:
         form = GatePasswordForm()
         left = result.attempts_left
@@ -164,7 +120,7 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
         return _unavailable(request)
     study = get_guest_study(guest, public_id)
     if study is None:
-        return render(request, "guestlinks/unavailable.html", {"not_shared": True}, status=404)
+        return unavailable(request, {"not_shared": True})
     link = guest.link
     services.guestlink_record_view(link=link, study=study, request=request)
     others = Study.objects.filter(pk__in=guest.study_ids).exclude(pk=study.pk)

@@ -129,6 +129,9 @@ class WorklistEntry(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.UPLOAD)
     # The share that brought the study here, when one did, is `entry.share`: the sharing app's
     # Share.entry points here (studies knows nothing of sharing).
+    # How it arrived, in words, where the source alone does not say it (an upload through an
+    # upload link: "Uploaded by <name> through upload link <label>").
+    note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name_plural = "worklist entries"

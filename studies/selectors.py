@@ -63,3 +63,14 @@ def study_priors(*, study: Study, worklists: Any) -> QuerySet[Study]:
     if study.study_date:
         priors = priors.filter(Q(study_date__lt=study.study_date) | Q(study_date__isnull=True))
     return priors.distinct().order_by("-study_date", "-id")
+
+
+def study_entry_note(*, study: Study, worklist: Worklist) -> str:
+    """How the study arrived in this worklist, in words, when its entry says (an upload link's
+    uploads: "Uploaded by ... through upload link ...")."""
+    return (
+        WorklistEntry.objects.filter(worklist=worklist, study=study)
+        .values_list("note", flat=True)
+        .first()
+        or ""
+    )

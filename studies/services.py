@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -40,7 +36,8 @@ from audit.services import record_event
 from worklists.access import has_worklist_perm
 from worklists.models import Worklist
 
-from .dicom import DicomRejected, ParsedInstance, human_size, parse_dicom
+from .archives import Member, archive_member_count, archive_members, is_zip, skipped_name
+from .dicom import DicomRejected, ParsedInstance, parse_dicom
 from .models import Instance, Series, Study, WorklistEntry
 from .registry import after_ingest
 
@@ -49,14 +46,9 @@ logger = logging.getLogger(__name__)
 FileSource = str | os.PathLike[str] | IO[bytes]
 Progress = Callable[[str], None]
 
-# Names that are never DICOM and are not worth a line in the report.
-_JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "dicomdir"}
-_COPY_CHUNK = 1024 * 1024
 # Rejected files listed one by one in a report; the rest are counted (an archive of a million
 # junk members must not make a million-row page).
 REPORT_MAX_REJECTED = 200
-# A zip member this small may unpack at any ratio (the ratio limit is for bombs, not headers).
-_RATIO_EXEMPT_BYTES = 1024 * 1024
 
 
 class RejectedFiles(list[tuple[str, str]]):
@@ -88,6 +80,14 @@ class IngestReport:
     already_present: int = 0
     rejected: RejectedFiles = field(default_factory=RejectedFiles)
     studies: list[Study] = field(default_factory=list)  # touched by this ingest, first seen first
+    created: set[int] = field(default_factory=set)  # ids of the studies this ingest created
+    stored_files: list[str] = field(default_factory=list)  # storage names written
+    # study id: {"imported": n, "already_present": n}
+    per_study: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return self.imported + self.already_present
 
     @property
     def total(self) -> int:
@@ -131,10 +131,11 @@ def _run(
     source: str,
     request: HttpRequest | None,
     progress: Progress | None,
+    scope: IngestScope | None = None,
 ) -> IngestReport:
     if actor is not None and not has_worklist_perm(actor, "upload_studies", worklist):
         raise PermissionDenied("Your role on this worklist does not allow uploading studies.")
-    ingest = _Ingest(actor=actor, worklist=worklist, source=source)
+    ingest = _Ingest(actor=actor, worklist=worklist, source=source, scope=scope)
     try:
         for name, item in files:
             for candidate_name, candidate in _expand(name, item):
@@ -144,6 +145,50 @@ def _run(
     finally:
         ingest.finish(request)
     return ingest.report
+
+
+@dataclass(frozen=True)
+class IngestScope:
+    """An ingest on behalf of something that is not a member of the worklist (an upload link):
+    it may create studies in the worklist and add only to the studies in `may_extend` (those it
+    created before), never to any other study, even one in the worklist. `note` is written on
+    the worklist entries it creates; `details` go into its audit events."""
+
+    may_extend: frozenset[int]
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    # Filled as the ingest stores files, so that a caller whose transaction rolls back can
+    # delete them even when the ingest itself raised.
+    stored_files: list[str] = field(default_factory=list)
+
+
+def study_ingest_scoped(
+    *,
+    worklist: Worklist,
+    files: Iterable[tuple[str, FileSource]],
+    scope: IngestScope,
+    source: str = WorklistEntry.Source.GUEST_UPLOAD,
+    request: HttpRequest | None = None,
+) -> IngestReport:
+    """`study_ingest` with no acting user, limited to `scope` (see `IngestScope`). The caller
+    has authorised the upload (an upload link's gate) and decides the transaction: run inside
+    one, the whole ingest commits or rolls back at once (`discard_stored` then removes the
+    files it wrote)."""
+    return _run(
+        actor=None,
+        worklist=worklist,
+        files=files,
+        source=source,
+        request=request,
+        progress=None,
+        scope=scope,
+    )
+
+
+def discard_stored(names: Iterable[str]) -> None:
+    """Delete files an ingest stored whose rows were rolled back."""
+    for name in names:
+        _delete_stored(name)
 
 
 def study_ingest_paths(
@@ -174,25 +219,13 @@ def ingest_file_count(paths: Iterable[str | os.PathLike[str]]) -> int:
             count += 1
             continue
         with open(item, "rb") as handle:
-            if _is_zip(handle):
-                if _archive_too_large(handle) is not None:
-                    count += 1
-                    continue
-                try:
-                    with zipfile.ZipFile(handle) as archive:
-                        count += sum(
-                            1 for info in archive.infolist() if not _skipped(info.filename)
-                        )
-                except (zipfile.BadZipFile, OSError):
-                    count += 1
-            else:
-                count += 1
+            count += archive_member_count(handle) if is_zip(handle) else 1
     return count
 
 
 # ---------------------------------------------------------------------------- expanding input
 
-Candidate = Path | IO[bytes] | DicomRejected
+Candidate = Path | Member
 
 
 def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path | DicomRejected]]:
@@ -201,21 +234,12 @@ def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path |
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 relative = child.relative_to(path.parent)
-                if not any(_skipped(part) for part in relative.parts):
+                if not any(skipped_name(part) for part in relative.parts):
                     yield str(relative), child
         elif path.is_file():
             yield path.name, path
         else:
             yield str(raw), DicomRejected("No such file or folder.")
-
-
-def _skipped(name: str) -> bool:
-    """Directories, macOS resource forks, DICOMDIR indexes and other never-DICOM files."""
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if name.endswith(("/", "\\")) or not parts:
-        return True
-    base = parts[-1].lower()
-    return "__MACOSX" in parts or base.startswith("._") or base in _JUNK_NAMES
 
 
 def _expand(name: str, item: FileSource | DicomRejected) -> Iterator[tuple[str, Candidate]]:
@@ -231,173 +255,15 @@ def _expand(name: str, item: FileSource | DicomRejected) -> Iterator[tuple[str, 
             yield name, DicomRejected("The file could not be read.")
             return
         with handle:
-            if _is_zip(handle):
-                yield from _archive_members(name, handle)
+            if is_zip(handle):
+                yield from archive_members(name, handle)
             else:
                 yield name, path
         return
-    if _is_zip(item):
-        yield from _archive_members(name, item)
+    if is_zip(item):
+        yield from archive_members(name, item)
     else:
         yield name, item
-
-
-def _is_zip(handle: IO[bytes]) -> bool:
-    # A DICOM file may start with anything in its 128-byte preamble: trust "DICM" first.
-    handle.seek(0)
-    head = handle.read(132)
-    handle.seek(0)
-    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06") and head[128:132] != b"DICM"
-
-
-def _archive_too_large(handle: IO[bytes]) -> DicomRejected | None:
-    """Refuse an archive with too many members before zipfile reads its central directory
-    (it makes an object per member): the count and size are in the end record."""
-    directory = _central_directory(handle)
-    if directory is None:
-        return None  # not found: zipfile reports the archive as damaged
-    members, size = directory
-    limit = settings.DICOM_MAX_ARCHIVE_MEMBERS
-    # A central directory entry is 46 bytes plus its name (and extras): allow 1 KB each.
-    if members > limit or size > limit * 1024:
-        return DicomRejected(
-            f"The archive holds {members:,} files; one archive may hold at most {limit:,}. "
-            "Upload it in parts."
-        )
-    return None
-
-
-def _central_directory(handle: IO[bytes]) -> tuple[int, int] | None:
-    """(members, bytes) of a zip archive's central directory, from its end record (PKWARE
-    APPNOTE 4.3.16, and 4.3.14 for zip64). zipfile offers no public way to read these
-    without first building every member's ZipInfo."""
-    end = handle.seek(0, os.SEEK_END)
-    tail_start = max(0, end - (22 + 65535))  # the record, then a comment of up to 64 KiB
-    handle.seek(tail_start)
-    tail = handle.read()
-    handle.seek(0)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return None
-    members, size = struct.unpack_from("<HI", tail, at + 10)
-    if members != 0xFFFF and size != 0xFFFFFFFF:
-        return members, size
-    locator = at - 20  # zip64: a locator just before the end record points at its own record
-    if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
-        return members, size  # exactly 65,535 members, or 4 GiB of directory, without zip64
-    (record,) = struct.unpack_from("<Q", tail, locator + 8)
-    handle.seek(record)
-    head = handle.read(56)
-    handle.seek(0)
-    if len(head) < 56 or head[:4] != b"PK\x06\x06":
-        return None
-    members, size = struct.unpack_from("<QQ", head, 32)
-    return members, size
-
-
-def _archive_members(name: str, handle: IO[bytes]) -> Iterator[tuple[str, Candidate]]:
-    """Each member of a zip archive, extracted to a temporary file within the size limits."""
-    member_limit = settings.DICOM_MAX_FILE_SIZE
-    remaining = settings.DICOM_MAX_ARCHIVE_SIZE
-    too_large = _archive_too_large(handle)
-    if too_large is not None:
-        yield name, too_large
-        return
-    try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        yield name, DicomRejected("The zip archive is damaged and could not be opened.")
-        return
-    with archive:
-        for info in archive.infolist():
-            if _skipped(info.filename):
-                continue
-            member_name = f"{name}/{info.filename}"
-            if not _safe_member_name(info.filename):
-                yield member_name, DicomRejected("The archive names this file with an unsafe path.")
-                continue
-            if info.file_size > member_limit:
-                yield (
-                    member_name,
-                    DicomRejected(
-                        f"The file is too large ({human_size(info.file_size)}; "
-                        f"the limit is {human_size(member_limit)})."
-                    ),
-                )
-                continue
-            if remaining <= 0:
-                yield (
-                    member_name,
-                    DicomRejected(
-                        "The archive holds more data than one upload may "
-                        f"({human_size(settings.DICOM_MAX_ARCHIVE_SIZE)})."
-                    ),
-                )
-                continue
-            ratio_limit = max(
-                settings.DICOM_MAX_ARCHIVE_RATIO * info.compress_size, _RATIO_EXEMPT_BYTES
-            )
-            if info.file_size > ratio_limit:
-                yield member_name, _too_compressed()
-                continue
-            extracted = _extract(archive, info, min(member_limit, remaining), ratio_limit)
-            if isinstance(extracted, DicomRejected):
-                yield member_name, extracted
-                continue
-            with extracted:
-                remaining -= extracted.seek(0, os.SEEK_END)
-                if _is_zip(extracted):
-                    yield (
-                        member_name,
-                        DicomRejected(
-                            "An archive inside an archive is not opened; upload it on its own."
-                        ),
-                    )
-                else:
-                    yield member_name, extracted
-
-
-def _safe_member_name(name: str) -> bool:
-    normal = name.replace("\\", "/")
-    if normal.startswith("/") or (len(normal) > 1 and normal[1] == ":"):
-        return False
-    return ".." not in PurePosixPath(normal).parts
-
-
-def _too_compressed() -> DicomRejected:
-    return DicomRejected(
-        "The file unpacks to more than "
-        f"{settings.DICOM_MAX_ARCHIVE_RATIO} times its packed size, the limit."
-    )
-
-
-def _extract(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, ratio_limit: int
-) -> IO[bytes] | DicomRejected:
-    """Stream one member out, never past `limit` bytes (nor `ratio_limit`, the compression
-    ratio bound) whatever its header claims."""
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * _COPY_CHUNK)
-    copied = 0
-    try:
-        with archive.open(info) as member:
-            while chunk := member.read(_COPY_CHUNK):
-                copied += len(chunk)
-                if copied > limit:
-                    spool.close()
-                    return DicomRejected(
-                        f"The file unpacks to more than {human_size(limit)}, the limit."
-                    )
-                if copied > ratio_limit:
-                    spool.close()
-                    return _too_compressed()
-                spool.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
-        spool.close()
-        return DicomRejected(
-            "The file could not be unpacked from the archive (damaged or encrypted)."
-        )
-    spool.seek(0)
-    return spool  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- storing
@@ -412,16 +278,29 @@ class _StudyNotHere(DicomRejected):
 
 
 class _Ingest:
-    def __init__(self, *, actor: Any, worklist: Worklist, source: str) -> None:
+    def __init__(
+        self, *, actor: Any, worklist: Worklist, source: str, scope: IngestScope | None = None
+    ) -> None:
         self.actor = actor
         self.worklist = worklist
         self.source = source
+        self.scope = scope
         self.report = IngestReport()
         self.per_study: dict[int, dict[str, int]] = {}
         # Studies in `worklist` that this ingest may add to: created by it, or seen there.
         self.in_worklist: set[int] = set()
-        # An uploader who may not view the worklist's studies may only create new ones.
-        self.may_view = actor is None or has_worklist_perm(actor, "view_studies", worklist)
+        # An uploader who may not view the worklist's studies may only create new ones (and a
+        # scoped ingest may add only to the studies its scope names).
+        self.may_view = scope is None and (
+            actor is None or has_worklist_perm(actor, "view_studies", worklist)
+        )
+        if scope is not None:
+            self.report.stored_files = scope.stored_files
+            self.in_worklist.update(
+                WorklistEntry.objects.filter(
+                    worklist=worklist, study_id__in=scope.may_extend
+                ).values_list("study_id", flat=True)
+            )
         self.refused: dict[int, int] = {}  # study id: files refused by `may_extend`
 
     def may_extend(self, study_id: int) -> bool:
@@ -511,6 +390,8 @@ class _Ingest:
                 # The storage name comes from instance_upload_to: nothing from the upload.
                 instance.file.save("instance.dcm", content, save=False)
                 stored_name = instance.file.name or ""
+                if created:
+                    self.report.created.add(study.pk)
                 instance.save()
                 _recount(study, series)
                 self._ensure_in_worklist(study.pk)
@@ -525,6 +406,7 @@ class _Ingest:
             logger.exception("Storing a DICOM instance failed")  # no names: they may hold PHI
             raise DicomRejected("The file could not be saved because of a server error.") from error
         self.in_worklist.add(study.pk)
+        self.report.stored_files.append(stored_name)
         return study.pk
 
     def _series_for(self, parsed: ParsedInstance, study: Study) -> Series:
@@ -545,7 +427,11 @@ class _Ingest:
         WorklistEntry.objects.get_or_create(
             worklist=self.worklist,
             study_id=study_id,
-            defaults={"added_by": self.actor, "source": self.source},
+            defaults={
+                "added_by": self.actor,
+                "source": self.source,
+                "note": self.scope.note if self.scope else "",
+            },
         )
 
     def _record_refusals(self, request: HttpRequest | None) -> None:
@@ -568,6 +454,7 @@ class _Ingest:
                         "worklist": str(self.worklist.public_id),
                         "source": self.source,
                         "refused": count,
+                        **(self.scope.details if self.scope else {}),
                     },
                 )
         logger.warning(
@@ -590,6 +477,7 @@ class _Ingest:
         self._record_refusals(request)
         studies = Study.objects.in_bulk(list(self.per_study))
         self.report.studies = [studies[pk] for pk in self.per_study if pk in studies]
+        self.report.per_study = self.per_study
         if not self.report.studies:
             return
         with transaction.atomic():
@@ -605,6 +493,7 @@ class _Ingest:
                         "source": self.source,
                         "imported": counts["imported"],
                         "already_present": counts["already_present"],
+                        **(self.scope.details if self.scope else {}),
                     },
                 )
         # Once new images are committed, the apps that registered for it (dicomweb pre-renders

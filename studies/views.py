@@ -18,7 +18,7 @@ from worklists.models import Worklist
 from .access import get_study_for_user
 from .forms import StudyUploadForm
 from .registry import study_panels
-from .selectors import study_priors, study_series
+from .selectors import study_entry_note, study_priors, study_series
 from .services import IngestReport, study_ingest
 
 
@@ -51,6 +51,7 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "worklist": worklist,
             "study_worklists": worklists,
             "series_list": study_series(study),
+            "entry_note": study_entry_note(study=study, worklist=worklist),
             "priors": study_priors(study=study, worklists=[worklist]),
             "perms_here": worklist_permissions(request.user, worklist),
             # The sharing and guest-link panels, from the apps that register them.

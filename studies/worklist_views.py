@@ -70,6 +70,7 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "query_string": query_without_page.urlencode(),
             "perms_here": perms_here,
             "may_see_guest_links": may_see_guest_links,
+            "may_manage_upload_links": "manage_upload_links" in perms_here,
             "table_columns": 9 + ("share_study" in perms_here) + may_see_guest_links,
             "active_filters": form.active_filters() if form.is_bound else 0,
         },

@@ -3,7 +3,7 @@ the shape we use, so that an upgrade that renames or changes one fails this file
 note's name, instead of quietly changing behaviour.
 
 Why each is kept (figures and how to rerun them: README "Upgrade notes"):
-- `CsrfViewMiddleware._origin_verified` (guestlinks.views._GuestCsrf): guest pages send no
+- `CsrfViewMiddleware._origin_verified` (links.http.LinkCsrf): guest pages send no
   referrer, so browsers post their forms with `Origin: null`, which stock Django refuses over
   https; no public setting accepts it for those views only.
 - the ORM's column converters, `Field.get_col`, `Model.from_db` and the relation's
@@ -26,7 +26,7 @@ from django.urls import reverse
 
 from guestlinks import services
 from guestlinks.models import GuestLink
-from guestlinks.views import _GuestCsrf
+from links.http import LinkCsrf
 
 
 def parameters(function) -> list[str]:  # type: ignore[no-untyped-def]
@@ -39,7 +39,7 @@ def parameters(function) -> list[str]:  # type: ignore[no-untyped-def]
 def test_origin_verified_is_still_the_hook_the_csrf_middleware_calls():
     assert parameters(CsrfViewMiddleware._origin_verified) == ["self", "request"]
     assert "self._origin_verified(request)" in inspect.getsource(CsrfViewMiddleware.process_view)
-    assert "_origin_verified" in vars(_GuestCsrf)
+    assert "_origin_verified" in vars(LinkCsrf)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,171 @@
+"""The one gate every bearer link is opened through (guest links, upload links).
+
+Counters change only through conditional UPDATEs (`claim_use`, `count_failure`), so that
+concurrent requests can never use a link more often than allowed nor count more wrong
+passwords than the link's attempts allow.
+
+The password is checked first, and only then is the attempt counted: a wrong one takes one of
+the link's attempts with one conditional UPDATE that holds the row lock until commit, so the
+decisions are made one after the other; what a right one does is the kind's (`Gate.granted`: a
+guest link takes a use at once, an upload link when an upload completes). Attempts are a cap on
+WRONG passwords: any number of right passwords arriving at once all pass while uses remain, and
+exactly `max_password_attempts` wrong ones are counted (the last of them locks the link) however
+many arrive at once. Checks that run in parallel with the lock and finish after it reveal
+nothing: a right and a wrong password then get the same "unavailable" page. What bounds the
+number of (Argon2) checks is the rate limit, counted before any hashing, and the usability check
+before hashing: a link already locked, expired, deleted or used up checks nothing.
+
+GET and HEAD never reach this module: only a deliberate POST is an attempt.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.contrib.auth.hashers import check_password
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.services import client_ip
+
+from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, token_digest
+from .ratelimit import GateLimits, attempt_exceeded
+
+L = TypeVar("L", bound=BearerLink)
+
+Outcome = AccessOutcome
+
+
+@dataclass(frozen=True)
+class GateResult:
+    outcome: str
+    link: Any = None
+    attempts_left: int | None = None
+    retry_after: int | None = None
+    payload: Any = None  # what a granted attempt gave (the kind's)
+
+
+def find_link(links: QuerySet[L], token: str) -> L | None:
+    """The link this URL token opens, looked up by digest and compared in constant time."""
+    if len(token) != TOKEN_LENGTH:
+        return None
+    link = links.filter(token_digest=token_digest(token)).first()
+    if link is None or not link.matches_token(token):
+        return None
+    return link
+
+
+class Gate(Generic[L]):
+    """One kind of link at the gate. A kind names its model and supplies its limits, how an
+    attempt is logged (its access log and audit trail), what a right password grants, and
+    whom to tell when a link locks."""
+
+    model: type[L]
+    select_related: tuple[str, ...] = ()
+
+    # --- what a kind supplies ------------------------------------------------------------
+
+    def limits(self) -> GateLimits:
+        raise NotImplementedError
+
+    def log_attempt(
+        self, link: L | None, outcome: str, request: HttpRequest, **details: Any
+    ) -> None:
+        raise NotImplementedError
+
+    def granted(self, link: L, request: HttpRequest) -> GateResult:
+        """A right password (or none needed) at a usable link."""
+        raise NotImplementedError
+
+    def on_locked(self, link: L) -> None:
+        """The attempt that locked the link has been counted (in its transaction)."""
+
+    # --- lookups and counters ------------------------------------------------------------
+
+    def find(self, token: str) -> L | None:
+        return find_link(self.model._default_manager.select_related(*self.select_related), token)
+
+    def usable_now(self) -> Q:
+        """The conditions under which a link may take one more use or password attempt."""
+        return Q(deleted_at__isnull=True, locked_at__isnull=True, expires_at__gt=timezone.now()) & (
+            Q(max_uses__isnull=True) | Q(use_count__lt=F("max_uses"))
+        )
+
+    def claim_use(self, link_id: int) -> bool:
+        """Take one use, atomically: only while uses remain and the link is not expired,
+        deleted or locked."""
+        return bool(
+            self.model._default_manager.filter(self.usable_now(), pk=link_id).update(
+                use_count=F("use_count") + 1
+            )
+        )
+
+    def count_failure(self, link_id: int) -> bool:
+        """Count one wrong password, atomically: only while the link may still open and fewer
+        than the maximum wrong passwords have been counted."""
+        return bool(
+            self.model._default_manager.filter(
+                self.usable_now(), pk=link_id, password_failures__lt=F("max_password_attempts")
+            ).update(password_failures=F("password_failures") + 1)
+        )
+
+    def password_matches(self, link: L, password: str) -> bool:
+        return check_password(password, link.password_hash)
+
+    # --- an attempt ----------------------------------------------------------------------
+
+    def attempt(
+        self, *, link: L | None, token: str, password: str, request: HttpRequest
+    ) -> GateResult:
+        """A visitor's deliberate attempt (a POST) at a link, with the password if it has one.
+
+        Rate limits are counted first (nothing is hashed when over them, and only the first
+        limited attempt per limit and window is logged); a link that cannot open is refused
+        without hashing; then the password is checked, and a wrong one counted, or the kind
+        grants what the link gives.
+        """
+        limited = attempt_exceeded(
+            self.limits(),
+            address=client_ip(request) or "unknown",
+            digest=token_digest(token),
+            opens_nothing=link is None or not link.is_usable,
+        )
+        if limited is not None:
+            if limited.first:  # once per limit and window: a flood cannot grow the logs
+                self.log_attempt(link, Outcome.RATE_LIMITED, request)
+            return GateResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
+        if link is None or not link.is_usable:
+            return self.refuse(link, request)
+        if link.has_password and not self.password_matches(link, password):
+            return self.wrong_password(link, request)
+        return self.granted(link, request)
+
+    def refuse(self, link: L | None, request: HttpRequest) -> GateResult:
+        if link is None:
+            self.log_attempt(None, Outcome.REFUSED, request, reason="unknown")
+            return GateResult(Outcome.REFUSED)
+        link.refresh_from_db()
+        self.log_attempt(link, Outcome.REFUSED, request, reason=link.state)
+        return GateResult(Outcome.REFUSED, link)
+
+    def wrong_password(self, link: L, request: HttpRequest) -> GateResult:
+        with transaction.atomic():
+            # The counting UPDATE holds the row lock until commit, so concurrent wrong
+            # passwords are counted one after the other; the one that brings the count to the
+            # maximum locks the link in the same transaction, and those waiting behind it then
+            # find it locked and are refused (the conditional UPDATE also makes sure the
+            # creator is told once).
+            if not self.count_failure(link.pk):
+                return self.refuse(link, request)
+            locked = self.model._default_manager.filter(
+                pk=link.pk,
+                locked_at__isnull=True,
+                password_failures__gte=F("max_password_attempts"),
+            ).update(locked_at=timezone.now())
+            link.refresh_from_db()
+            self.log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
+            if locked:
+                self.on_locked(link)
+        left = 0 if link.locked_at else max(link.max_password_attempts - link.password_failures, 0)
+        return GateResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
