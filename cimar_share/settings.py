@@ -339,7 +339,7 @@ LOGGING = {
         "client_errors_without_traceback": {
             "()": "cimar_share.logfilters.ClientErrorsWithoutTraceback"
         },
-        # Django logs the path of every 4xx response: link tokens (guest, upload) never reach the logs.
+        # Django logs the path of every 4xx response: link tokens never reach the logs.
         "redact_link_tokens": {"()": "links.logs.RedactLinkTokens"},
     },
     "formatters": {

@@ -12,7 +12,11 @@ import logging
 
 from django.http import HttpRequest, HttpResponse
 
+from studies.models import Instance
+from studies.rendering import RenderError, RenderParams, values
+
 from . import frames
+from .framecache import frame_cache
 from .views import (
     BadRequest,
     _cache_headers,
@@ -21,9 +25,6 @@ from .views import (
     dicomweb_resource,
     parse_viewport,
 )
-from .framecache import frame_cache
-from studies.models import Instance
-from studies.rendering import RenderError, RenderParams, values
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from studies.access import guest_link_ended_message, guest_study_ids
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
 from studies.viewer import VIEWER_MAX_SIZE
-from worklists.models import Worklist
 from worklists.access import worklist_perm_params, worklist_perm_sql, worklists_for_user
 
 from .framecache import cache_key, frame_cache

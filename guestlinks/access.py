@@ -24,13 +24,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils import timezone
 
-from studies.models import Study
-from worklists.access import worklist_permissions
-
 from links.access import get_link_for_user
+from studies.models import Study
 
 from .models import GuestLink
 

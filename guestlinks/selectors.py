@@ -5,8 +5,8 @@ from typing import Any
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 
-from notifications.selectors import any_failed, deliveries_by_topic
 from links.gate import find_link
+from notifications.selectors import any_failed, deliveries_by_topic
 from studies.models import Study
 from worklists.access import worklist_permissions
 from worklists.models import Worklist

@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
-from notifications.services import notification_enqueue, topic_send_again
 from links.gate import Gate, GateResult
 from links.messages import local_time, notify_creator, send_to_recipients
 from links.ratelimit import GateLimits
+from notifications.services import topic_send_again
 from studies.models import Study, WorklistEntry
 from studies.selectors import study_priors
 from worklists.access import has_worklist_perm

@@ -22,9 +22,7 @@ def local_time(moment: datetime, link: Any) -> str:
     return timezone.localtime(moment, zone).strftime("%d/%m/%Y %H:%M %Z")
 
 
-def send_to_recipients(
-    link: Any, template: str, context: dict[str, Any], **watch: str
-) -> None:
+def send_to_recipients(link: Any, template: str, context: dict[str, Any], **watch: str) -> None:
     """The invitation: by email (with the creator's message) and by SMS, as the link asks.
     `watch` (topic, sender_email, sender_path) lets the sender see its delivery state."""
     if link.email:

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from accounts.referrer import send_no_referrer
+
 from .models import Instance, Series, Study
 from .rendering import JPEG
 

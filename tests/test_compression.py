@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from tests.factories import SeriesFactory
 from testkit.dicom_files import dataset, phantom
-from tests.factories import instance_for
+from tests.factories import SeriesFactory, instance_for
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,10 @@ import pytest
 from django.urls import reverse
 
 from studies.models import Instance
-from tests.bounded import GiB, MiB, bounded
-from tests.factories import InstanceFactory, SeriesFactory, WorklistFactory, grant
-from tests.studies import bombs
+from testkit import bombs
 from testkit.dicom_files import dataset, decoded, phantom, to_bytes
-from tests.factories import instance_for
+from tests.bounded import GiB, MiB, bounded
+from tests.factories import InstanceFactory, SeriesFactory, WorklistFactory, grant, instance_for
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,9 @@ from django.urls import reverse
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DEVICES, log_in
-from tests.factories import PASSWORD, SeriesFactory
 from testkit.dicom_files import dataset, phantom
-from tests.factories import ct_series, instance_for
+from tests.e2e.conftest import DEVICES, log_in
+from tests.factories import PASSWORD, SeriesFactory, ct_series, instance_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

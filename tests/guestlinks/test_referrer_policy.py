@@ -5,9 +5,8 @@ site's policy (same-origin)."""
 import pytest
 from django.urls import reverse
 
-from tests.factories import StudyFactory, add_to_worklist
+from tests.factories import StudyFactory, add_to_worklist, ct_series
 from tests.guestlinks.conftest import open_link
-from tests.factories import ct_series
 
 pytestmark = pytest.mark.django_db
 
