@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "sharing",
     "guestlinks",
     "demo",
+    "dicomnet",
     "notifications",
 ]
 
@@ -217,6 +218,16 @@ DICOM_MAX_ARCHIVE_SIZE = int(os.environ.get("DICOM_MAX_ARCHIVE_SIZE", str(20 * 1
 # and how many times its packed size one member may unpack to (members under 1 MiB exempt).
 DICOM_MAX_ARCHIVE_MEMBERS = int(os.environ.get("DICOM_MAX_ARCHIVE_MEMBERS", "10000"))
 DICOM_MAX_ARCHIVE_RATIO = int(os.environ.get("DICOM_MAX_ARCHIVE_RATIO", "200"))
+
+# DICOM networking (dicomnet): the Storage SCP of `manage.py dicom_scp`, and our own AE title
+# when sending. TLS when a certificate is set; a CA as well requires client certificates.
+DICOM_AE_TITLE = os.environ.get("DICOM_AE_TITLE", "CIMARSHARE")
+DICOM_SCP_BIND = os.environ.get("DICOM_SCP_BIND", "0.0.0.0")  # noqa: S104 (PACS must reach it)
+DICOM_SCP_PORT = int(os.environ.get("DICOM_SCP_PORT", "11112"))
+DICOM_SCP_MAX_ASSOCIATIONS = int(os.environ.get("DICOM_SCP_MAX_ASSOCIATIONS", "10"))
+DICOM_SCP_TLS_CERTIFICATE = os.environ.get("DICOM_SCP_TLS_CERTIFICATE", "")
+DICOM_SCP_TLS_KEY = os.environ.get("DICOM_SCP_TLS_KEY", "")
+DICOM_SCP_TLS_CA = os.environ.get("DICOM_SCP_TLS_CA", "")
 
 # Sessions and security headers.
 SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read

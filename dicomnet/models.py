@@ -1,0 +1,58 @@
+"""DICOM networking: the remote nodes (PACS, modalities) an organisation exchanges studies with."""
+
+import re
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from worklists.models import validate_ae_title
+
+# A host name (RFC 1123 labels) or an IPv4/IPv6 address, as typed by an administrator.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0-9A-Fa-f:.]+$")
+
+
+def validate_host(value: str) -> None:
+    if not _HOST.match(value or "") or len(value) > 253:
+        raise ValidationError("Enter a host name or an IP address, such as pacs.example.org.")
+
+
+class RemoteNode(models.Model):
+    """A DICOM application entity of an organisation: it may send studies to that
+    organisation's worklists (its AE title and address are checked at association), and
+    studies may be sent to it."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="remote_nodes"
+    )
+    name = models.CharField(max_length=100, help_text="For people, e.g. Main PACS.")
+    ae_title = models.CharField("AE title", max_length=16, validators=[validate_ae_title])
+    host = models.CharField(
+        max_length=253,
+        validators=[validate_host],
+        help_text="Its host name or IP address: associations must come from this address.",
+    )
+    port = models.PositiveIntegerField(
+        default=104,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text="The port its own Storage SCP listens on (for sending studies to it).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            # A calling AE title from an address names one node, hence one organisation.
+            models.UniqueConstraint(fields=["ae_title", "host"], name="one_node_per_ae_and_host"),
+            models.UniqueConstraint(
+                fields=["organisation", "name"], name="node_names_unique_per_organisation"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(port__gte=1, port__lte=65535), name="node_port_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
