@@ -2,15 +2,18 @@ from typing import Any
 
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEvent
 from audit.services import record_event
 
-from .forms import LoginForm
+from . import services
+from .forms import ApiTokenForm, LoginForm
+from .models import ApiToken
 
 
 def with_login_refusal_status(response: HttpResponse, form: Any) -> HttpResponse:
@@ -43,3 +46,36 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         return redirect(next_url)
     return redirect("accounts:login")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens for other software; a new one is shown once, on this answer."""
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        token, plaintext = services.api_token_create(
+            user=request.user, name=form.cleaned_data["name"]
+        )
+        created = {"token": token, "plaintext": plaintext}
+        form = ApiTokenForm()
+    user: Any = request.user
+    tokens = ApiToken.objects.filter(user=user)
+    response = render(
+        request,
+        "accounts/api_tokens.html",
+        {"form": form, "tokens": tokens, "created": created},
+        status=400 if form.errors else 200,
+    )
+    response["Cache-Control"] = "no-store"  # a page that shows a token once
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, public_id: Any) -> HttpResponse:
+    user: Any = request.user
+    token = get_object_or_404(ApiToken, public_id=public_id, user=user)
+    services.api_token_revoke(user=request.user, token=token)
+    return redirect("accounts:api_tokens")

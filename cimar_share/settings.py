@@ -114,10 +114,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "dicomweb.cors.DicomwebCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.tokens.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.OrganisationTimezoneMiddleware",
@@ -218,6 +220,11 @@ DICOM_MAX_ARCHIVE_SIZE = int(os.environ.get("DICOM_MAX_ARCHIVE_SIZE", str(20 * 1
 # and how many times its packed size one member may unpack to (members under 1 MiB exempt).
 DICOM_MAX_ARCHIVE_MEMBERS = int(os.environ.get("DICOM_MAX_ARCHIVE_MEMBERS", "10000"))
 DICOM_MAX_ARCHIVE_RATIO = int(os.environ.get("DICOM_MAX_ARCHIVE_RATIO", "200"))
+
+# Other software: API tokens (Authorization: Bearer) count on these paths only; CORS for the
+# web viewers (e.g. OHIF) allowed to call /dicomweb/ from their own origin.
+API_TOKEN_PATHS = ["/dicomweb/"]
+DICOMWEB_CORS_ORIGINS = env_list("DICOMWEB_CORS_ORIGINS")
 
 # DICOM networking (dicomnet): the Storage SCP of `manage.py dicom_scp`, and our own AE title
 # when sending. TLS when a certificate is set; a CA as well requires client certificates.
