@@ -37,7 +37,8 @@ def test_retrieve_study_series_and_instance(login, read_only, stored):  # noqa: 
     assert [str(ds.SOPInstanceUID) for ds in parts(study)] == stored.sop_uids
     series = client.get(f"{STUDIES}/{stored.study_uid}/series/{stored.series_uids[1]}")
     assert [str(ds.SOPInstanceUID) for ds in parts(series)] == stored.sop_uids[2:]
-    one = f"{STUDIES}/{stored.study_uid}/series/{stored.series_uids[0]}/instances/{stored.sop_uids[0]}"
+    series_url = f"{STUDIES}/{stored.study_uid}/series/{stored.series_uids[0]}"
+    one = f"{series_url}/instances/{stored.sop_uids[0]}"
     [ds] = parts(client.get(one, HTTP_ACCEPT='multipart/related; type="application/dicom"'))
     assert ds.pixel_array.shape == (64, 48)
     assert client.get(one, HTTP_ACCEPT="image/png").status_code == 406
