@@ -54,7 +54,7 @@ def store(worklist, datasets) -> list[Study]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def stored(worklist) -> Stored:
-    study_uid, series_uids = generate_uid(), [generate_uid(), generate_uid()]
+    study_uid, series_uids = str(generate_uid()), [str(generate_uid()), str(generate_uid())]
     datasets = ct_files(study_uid, series_uids, 2)
     [study] = store(worklist, datasets)
     return Stored(study, study_uid, series_uids, [str(ds.SOPInstanceUID) for ds in datasets])
