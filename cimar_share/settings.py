@@ -235,6 +235,9 @@ DICOM_SCP_MAX_ASSOCIATIONS = int(os.environ.get("DICOM_SCP_MAX_ASSOCIATIONS", "1
 DICOM_SCP_TLS_CERTIFICATE = os.environ.get("DICOM_SCP_TLS_CERTIFICATE", "")
 DICOM_SCP_TLS_KEY = os.environ.get("DICOM_SCP_TLS_KEY", "")
 DICOM_SCP_TLS_CA = os.environ.get("DICOM_SCP_TLS_CA", "")
+# Sending to a remote node: seconds to wait on the network; delays between the attempts.
+DICOM_SEND_TIMEOUT = int(os.environ.get("DICOM_SEND_TIMEOUT", "30"))
+DICOM_SEND_RETRY_DELAYS = [int(s) for s in env_list("DICOM_SEND_RETRY_DELAYS", "60,300")]
 
 # Sessions and security headers.
 SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read

@@ -56,3 +56,47 @@ class RemoteNode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
+
+
+class DicomSend(models.Model):
+    """One "send to PACS": a study sent by C-STORE to a remote node, by a Celery task, with its
+    progress and result for the study page."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Waiting to retry"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="+")
+    worklist = models.ForeignKey("worklists.Worklist", on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(RemoteNode, on_delete=models.CASCADE, related_name="sends")
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Study {self.study_id} to {self.node}: {self.get_status_display()}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.SENDING, self.Status.RETRYING)
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 0
+        return min(100, round(100 * (self.sent + self.failed) / self.total))

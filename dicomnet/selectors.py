@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 
+from django.urls import reverse
+
+from worklists.access import worklist_permissions
 from worklists.models import Worklist
 
-from .models import RemoteNode
+from .models import DicomSend, RemoteNode
 
 
 def _addresses(host: str) -> set[str]:
@@ -62,3 +66,21 @@ def remote_nodes_for_organisation(organisation_id: int | None) -> list[RemoteNod
     if organisation_id is None:
         return []
     return list(RemoteNode.objects.filter(organisation_id=organisation_id))
+
+
+def send_panel(request: Any, study: Any, worklist: Worklist) -> dict[str, Any] | None:
+    """The study page's "Send to PACS" panel, for those who may send from this worklist."""
+    if "send_to_dicom_node" not in worklist_permissions(request.user, worklist):
+        return None
+    sends = list(
+        DicomSend.objects.filter(study=study, worklist=worklist).select_related("node")[:5]
+    )
+    query = f"?worklist={worklist.public_id}"
+    return {
+        "worklist": worklist,
+        "nodes": remote_nodes_for_organisation(worklist.organisation_id),
+        "sends": sends,
+        "active": any(send.is_active for send in sends),
+        "send_url": reverse("dicomnet:study_send", args=[study.public_id]),
+        "poll_url": reverse("dicomnet:send_panel", args=[study.public_id]) + query,
+    }

@@ -20,6 +20,7 @@ from worklists.selectors import worklist_permissions, worklists_for_user
 
 from .forms import StudyUploadForm
 from .models import Study
+from .panels import study_panels
 from .selectors import study_priors, study_series
 from .services import IngestReport, study_ingest
 
@@ -75,6 +76,7 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "perms_here": worklist_permissions(request.user, worklist),
             "sharing": study_sharing(user=request.user, study=study, worklists=worklists),
             "guestlinks_panel": guestlinks_panel(user=request.user, study=study, worklist=worklist),
+            "extra_panels": study_panels(request, study, worklist),
             # A panel to open on arrival (the worklist's study-link icon asks for "guest-links").
             "open_panel": request.GET.get("panel", ""),
         },

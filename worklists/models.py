@@ -21,6 +21,7 @@ PRODUCT_PERMISSIONS: list[tuple[str, str | Any]] = [
     ("share_with_locations", "Studies: share study with locations"),
     ("share_with_organisations", "Studies: share study with organisations"),
     ("share_with_users", "Studies: share study with users"),
+    ("send_to_dicom_node", "Studies: send to a DICOM node"),
     ("create_guest_links", "Study links: create guest links"),
     ("view_guest_links", "Study links: view guest links"),
     ("manage_upload_links", "Study links: create and edit guest study upload links"),
