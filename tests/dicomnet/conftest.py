@@ -13,6 +13,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from dicomnet.scp import TRANSFER_SYNTAXES, StorageSCP
 from dicomnet.services import remote_node_create
 from testkit.dicom_files import dataset, phantom
+from tests.dicomweb.apidata import stored  # noqa: F401 (a study stored through the ingest)
 
 MODALITY = "CT_SCANNER_1"
 

@@ -12,7 +12,6 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from audit.models import AuditEvent
 from dicomnet.models import DicomSend
 from dicomnet.services import remote_node_create
-from tests.dicomweb.apidata import stored  # noqa: F401 (fixture)
 from tests.factories import OrganisationFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +28,12 @@ class Pacs:
         self.refuse = refuse
         ae = AE(ae_title=PACS)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ["1.2.840.10008.1.2.1"])
-        self.server = ae.start_server(
+            ae.add_supported_context(str(context.abstract_syntax), ["1.2.840.10008.1.2.1"])
+        server = ae.start_server(
             ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self.store)]
         )
+        assert server is not None
+        self.server = server
         self.port = int(self.server.server_address[1])
 
     def store(self, event):  # type: ignore[no-untyped-def]
@@ -64,7 +65,7 @@ def node_at(worklist, port: int, name: str = "Main PACS"):  # type: ignore[no-un
     )
 
 
-def send(client, stored, worklist, node):  # type: ignore[no-untyped-def]  # noqa: F811
+def send(client, stored, worklist, node):  # type: ignore[no-untyped-def]
     return client.post(
         reverse("dicomnet:study_send", args=[stored.study.public_id]),
         {"worklist": str(worklist.public_id), "node": str(node.public_id)},
@@ -77,7 +78,7 @@ def test_sending_a_study_to_a_pacs(
     worklist,
     stored,
     pacs,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     node = node_at(worklist, pacs.port)
     client = login(sender)
@@ -110,7 +111,7 @@ def test_images_the_pacs_refuses_make_the_send_failed_with_the_reason(
     sender,
     worklist,
     stored,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     pacs = Pacs(refuse=2)
     try:
@@ -129,7 +130,7 @@ def test_an_unreachable_node_is_retried_then_failed(
     worklist,
     stored,
     settings,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     settings.DICOM_SEND_RETRY_DELAYS = [0]
     settings.DICOM_SEND_TIMEOUT = 2
@@ -148,7 +149,7 @@ def test_an_unreachable_node_is_retried_then_failed(
     assert "attempt 2" in page.content.decode()
 
 
-def test_who_may_send(login, read_only, outsider, sender, worklist, stored, pacs):  # noqa: F811
+def test_who_may_send(login, read_only, outsider, sender, worklist, stored, pacs):
     node = node_at(worklist, pacs.port)
     theirs = remote_node_create(
         organisation=OrganisationFactory(name="Other"),
