@@ -25,6 +25,11 @@ def api_patterns(prefix: str, name: str) -> list:  # type: ignore[type-arg]
             wado.instance_metadata,
             name=f"{name}instance_metadata",
         ),
+        path(
+            f"{prefix}{INSTANCE}/frames/<str:numbers>",
+            wado.retrieve_frames,
+            name=f"{name}retrieve_frames",
+        ),
     ]
 
 

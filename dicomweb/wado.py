@@ -4,18 +4,23 @@ application/dicom+json (one instance's attributes at a time)."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator
 
-from django.http import HttpRequest, StreamingHttpResponse
+import pydicom
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
+from studies import rendering
 from studies.models import Instance
 from studies.rendering import RenderError
 
-from .api import DICOM_JSON, api_view, text
+from . import frames
+from .api import DICOM_JSON, BadRequest, api_view, text
 from .scope import Scope
 from .views import instance_metadata_json
 
@@ -148,3 +153,96 @@ def instance_metadata(
     request: HttpRequest, scope: Scope, study: str, series: str, instance: str
 ) -> HttpResponseBase:
     return _metadata_response([scope.instance(study, series, instance)])
+
+
+# --- Frames (PS3.18 10.4.1.1.4) ---------------------------------------------------------------
+
+UNCOMPRESSED = "1.2.840.10008.1.2.1"
+# The media type of a frame kept in its stored compressed transfer syntax (PS3.18 8.7.3).
+FRAME_MEDIA = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+
+
+def _frame_numbers(value: str, count: int) -> list[int]:
+    try:
+        numbers = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise BadRequest("Frames are listed as numbers separated by commas, e.g. 1,2,3.") from None
+    if not numbers or len(numbers) > 1000:
+        raise BadRequest("Ask for between 1 and 1000 frames at a time.")
+    for number in numbers:
+        if not 1 <= number <= count:
+            raise Http404(f"Frame {number} does not exist; this instance has {count}.")
+    return numbers
+
+
+def _wants_original(request: HttpRequest, syntax: str) -> bool:
+    """Whether the client asks for the stored compressed bytes (transfer-syntax=* or the
+    stored syntax, or its media type); otherwise frames are sent decoded, uncompressed."""
+    accept = request.headers.get("Accept", "").lower()
+    media = FRAME_MEDIA.get(syntax)
+    return media is not None and (
+        "transfer-syntax=*" in accept or f"transfer-syntax={syntax}" in accept or media in accept
+    )
+
+
+def _frames(
+    instance: Instance, numbers: list[int], original: bool, boundary: str
+) -> Iterator[bytes]:
+    source = frames._source(instance)
+    info = rendering.read_info(source)
+    rendering.check_limits(info, frames.limits())
+    syntax = info.transfer_syntax
+    for number in numbers:
+        if original:
+            with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
+                handle.seek(info.value_offset or 0)
+                data = pydicom.encaps.get_frame(
+                    handle,
+                    number - 1,
+                    number_of_frames=info.frames,
+                    extended_offsets=info.extended_offsets,
+                )
+            part_type = f"{FRAME_MEDIA[syntax]}; transfer-syntax={syntax}"
+        else:
+            array = rendering.decode_frame(info, source, number - 1)
+            data = array.astype(array.dtype.newbyteorder("<")).tobytes()
+            part_type = f"application/octet-stream; transfer-syntax={UNCOMPRESSED}"
+        yield f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode() + data + b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+@api_view()
+def retrieve_frames(
+    request: HttpRequest, scope: Scope, study: str, series: str, instance: str, numbers: str
+) -> HttpResponseBase:
+    found = scope.instance(study, series, instance)
+    wanted = _frame_numbers(numbers, found.number_of_frames)
+    syntax = found.transfer_syntax_uid
+    if syntax == "1.2.840.10008.1.2.1.99":
+        return text("Frames of a deflated file are not available; retrieve the instance.", 406)
+    original = _wants_original(request, syntax)
+    boundary = secrets.token_hex(16)
+    part = FRAME_MEDIA[syntax] if original else "application/octet-stream"
+    try:
+        # The first frame is made before answering, so that a file that cannot be decoded is a
+        # 422 rather than a broken stream; the others follow one at a time.
+        stream = _frames(found, wanted, original, boundary)
+        first = next(stream)
+    except RenderError as error:
+        return text(error.reason, 422)
+    response = StreamingHttpResponse(
+        itertools.chain([first], stream),
+        content_type=f'multipart/related; type="{part}"; boundary={boundary}',
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -37,6 +37,9 @@ def test_search_retrieve_and_store(live_server, member, worklist):
     assert retrieved[0].pixel_array.shape == (64, 48)
     metadata = root.retrieve_study_metadata(study_uid)
     assert len(metadata) == 2
+    series_uid, sop_uid = series["0020000E"]["Value"][0], instances[0]["00080018"]["Value"][0]
+    [frame] = root.retrieve_instance_frames(study_uid, series_uid, sop_uid, frame_numbers=[1])
+    assert len(frame) == 64 * 48 * 2
 
     new_uid = str(generate_uid())
     answer = scoped.store_instances(ct_files(new_uid, [str(generate_uid())], 3))
