@@ -1,5 +1,6 @@
 """DICOM networking: the remote nodes (PACS, modalities) an organisation exchanges studies with."""
 
+import ipaddress
 import re
 import uuid
 
@@ -9,12 +10,24 @@ from django.db import models
 
 from worklists.models import validate_ae_title
 
-# A host name (RFC 1123 labels) or an IPv4/IPv6 address, as typed by an administrator.
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0-9A-Fa-f:.]+$")
+# A host name (RFC 1123 labels, without ambiguous repetition: linear to match) or an IP address.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def validate_host(value: str) -> None:
-    if not _HOST.match(value or "") or len(value) > 253:
+    value = value or ""
+    if _is_ip(value):
+        return
+    if len(value) > 253 or not _HOST.match(value):
         raise ValidationError("Enter a host name or an IP address, such as pacs.example.org.")
 
 

@@ -66,7 +66,7 @@ TRANSFER_SYNTAXES = [
 ]
 
 # A-ASSOCIATE-RJ: rejected-permanent, by the service user, with PS3.8 9.3.4's reasons.
-_REJECTED_PERMANENT, _SERVICE_USER = 0x01, 0x01
+_REJECTED_PERMANENT, _REJECTED_TRANSIENT, _SERVICE_USER = 0x01, 0x02, 0x01
 _CALLING_AE_NOT_RECOGNISED, _CALLED_AE_NOT_RECOGNISED = 0x03, 0x07
 
 # C-STORE statuses (PS3.4 B.2.3): refused for what the file is, or for our failure to store it.
@@ -91,10 +91,11 @@ def tls_context() -> ssl.SSLContext | None:
     return context
 
 
-def _reject(assoc: Any, reason: int) -> None:
+def _reject(assoc: Any, reason: int, *, transient: bool = False) -> None:
     """Send A-ASSOCIATE-RJ and wait until it is out, as pynetdicom's own rejections do (the
     server closes the socket as soon as this handler returns)."""
-    assoc.acse.send_reject(_REJECTED_PERMANENT, _SERVICE_USER, reason)
+    result = _REJECTED_TRANSIENT if transient else _REJECTED_PERMANENT
+    assoc.acse.send_reject(result, _SERVICE_USER, reason)
     assoc.kill()
 
 
@@ -137,12 +138,17 @@ class StorageSCP:
         called = str(request.called_ae_title).strip()
         address = str(assoc.requestor.address)
         close_old_connections()
-        node = remote_node_for_peer(calling, address)
+        try:
+            node = remote_node_for_peer(calling, address)
+            worklist = worklist_for_called_ae(node, called) if node is not None else None
+        except Exception:
+            logger.exception("DICOM association refused: the routing could not be checked")
+            _reject(assoc, _CALLING_AE_NOT_RECOGNISED, transient=True)
+            return
         if node is None:
             logger.warning("DICOM association refused: calling AE title or address not registered")
             _reject(assoc, _CALLING_AE_NOT_RECOGNISED)
             return
-        worklist = worklist_for_called_ae(node, called)
         if worklist is None:
             logger.warning(
                 "DICOM association from node %s refused: no worklist of its organisation has "

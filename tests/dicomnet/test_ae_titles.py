@@ -50,10 +50,12 @@ def test_remote_node_create_validates_and_an_ae_and_host_name_one_node(organisat
         organisation=organisation, name="PACS", ae_title="MAIN_PACS", host="10.0.0.5", port=104
     )
     assert RemoteNode.objects.get() == node
-    with pytest.raises(ValidationError):
-        remote_node_create(
-            organisation=organisation, name="Bad", ae_title="X", host="not a host!", port=104
-        )
+    for bad in ("not a host!", "a..b", "-pacs", "x" * 300):
+        with pytest.raises(ValidationError):
+            remote_node_create(
+                organisation=organisation, name="Bad", ae_title="X", host=bad, port=1
+            )
+    remote_node_create(organisation=organisation, name="v6", ae_title="X", host="::1", port=104)
     with pytest.raises(ValidationError):
         remote_node_create(
             organisation=organisation, name="Port", ae_title="X", host="pacs", port=70000
@@ -62,7 +64,7 @@ def test_remote_node_create_validates_and_an_ae_and_host_name_one_node(organisat
         remote_node_create(
             organisation=organisation, name="Again", ae_title="MAIN_PACS", host="10.0.0.5", port=1
         )
-    assert RemoteNode.objects.count() == 1
+    assert RemoteNode.objects.count() == 2
 
 
 def test_remote_nodes_are_managed_in_admin(admin_client, organisation):
