@@ -48,27 +48,34 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:login")
 
 
+_NEW_TOKEN = "api_token_new"
+
+
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    """The user's API tokens for other software; a new one is shown once, on this answer."""
-    form = ApiTokenForm(request.POST or None)
-    created = None
-    if request.method == "POST" and form.is_valid():
-        token, plaintext = services.api_token_create(
-            user=request.user, name=form.cleaned_data["name"]
-        )
-        created = {"token": token, "plaintext": plaintext}
-        form = ApiTokenForm()
+    """The user's API tokens for other software. A new token is shown once: kept in the session
+    only until the page after the redirect shows it (so a reload neither repeats the POST nor
+    shows it again)."""
     user: Any = request.user
-    tokens = ApiToken.objects.filter(user=user)
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token, plaintext = services.api_token_create(user=user, name=form.cleaned_data["name"])
+        request.session[_NEW_TOKEN] = {"id": str(token.public_id), "plaintext": plaintext}
+        return redirect("accounts:api_tokens")
+    tokens = list(ApiToken.objects.filter(user=user))
+    created = None
+    new = request.session.pop(_NEW_TOKEN, None) if request.method == "GET" else None
+    if new is not None:
+        shown = next((t for t in tokens if str(t.public_id) == new["id"]), None)
+        created = {"token": shown, "plaintext": new["plaintext"]} if shown else None
     response = render(
         request,
         "accounts/api_tokens.html",
         {"form": form, "tokens": tokens, "created": created},
         status=400 if form.errors else 200,
     )
-    response["Cache-Control"] = "no-store"  # a page that shows a token once
+    response["Cache-Control"] = "no-store"  # a page that may show a token
     return response
 
 

@@ -55,12 +55,14 @@ def test_the_account_page_creates_shows_once_and_revokes(login, read_only, membe
     url = reverse("accounts:api_tokens")
     assert client.get(url).status_code == 200
     assert client.post(url, {"name": ""}).status_code == 400
-    response = client.post(url, {"name": "PACS bridge"})
+    response = client.post(url, {"name": "PACS bridge"}, follow=True)
+    assert response.redirect_chain == [(url, 302)]  # a reload does not post again
     body = response.content.decode()
     token = ApiToken.objects.get()
     plaintext = response.context["created"]["plaintext"]
     assert plaintext in body and response["Cache-Control"] == "no-store"
     assert plaintext not in client.get(url).content.decode()  # shown once
+    assert plaintext not in str(dict(client.session))  # and no longer kept
     assert client.get(STUDIES, **bearer(plaintext)).status_code == 200
 
     revoke = reverse("accounts:api_token_revoke", args=[token.public_id])
