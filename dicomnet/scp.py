@@ -97,6 +97,7 @@ def _reject(assoc: Any, reason: int, *, transient: bool = False) -> None:
     result = _REJECTED_TRANSIENT if transient else _REJECTED_PERMANENT
     assoc.acse.send_reject(result, _SERVICE_USER, reason)
     assoc.kill()
+    connections.close_all()  # this association's thread is done with the database
 
 
 class StorageSCP:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
@@ -54,7 +56,11 @@ def test_store_lands_in_the_called_worklist_as_one_study_over_two_associations(
     events = AuditEvent.objects.filter(
         action=AuditEvent.Action.STUDY_UPLOADED, study_instance_uid=study_uid
     )
-    assert events.count() == 2  # one per association
+    # One per association, written by the SCP's thread when it sees the release.
+    deadline = time.monotonic() + 10
+    while events.count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events.count() == 2
     assert {e.details["imported"] for e in events} == {1}
 
 
