@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -28,7 +29,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import client_ip, record_event
 
-from . import ratelimit
+from . import ratelimit, tokens
+from .models import ApiToken
 from .ratelimit import RateLimit
 from .registry import user_created
 
@@ -126,3 +128,38 @@ def login_attempt_password_was_right(attempt: LoginAttempt) -> None:
         return
     for rate, identity in attempt.counted:
         ratelimit.unhit(rate, identity, now=attempt.at)
+
+
+# ---------------------------------------------------------------------------- API tokens
+
+
+@transaction.atomic(durable=True)
+def api_token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
+    """A new API token of `user`: the row, and the plaintext (shown once, never stored)."""
+    plaintext = tokens.new_token()
+    token = ApiToken(
+        user=user,
+        name=name.strip(),
+        digest=tokens.token_digest(plaintext),
+        prefix=plaintext[:10],
+    )
+    token.full_clean()
+    token.save()
+    record_event(
+        action=AuditEvent.Action.API_TOKEN_CREATED, actor=user, details={"name": token.name}
+    )
+    return token, plaintext
+
+
+@transaction.atomic(durable=True)
+def api_token_revoke(*, user: Any, token: ApiToken) -> None:
+    """Revoke one of `user`'s own tokens at once (a conditional update: revoked once)."""
+    if token.user_id != user.pk:
+        raise PermissionDenied("This is not your token.")
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if revoked:
+        record_event(
+            action=AuditEvent.Action.API_TOKEN_REVOKED, actor=user, details={"name": token.name}
+        )

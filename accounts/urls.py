@@ -8,6 +8,8 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("tokens/", views.api_tokens, name="api_tokens"),
+    path("tokens/<uuid:public_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(

@@ -2,15 +2,18 @@ from typing import Any
 
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEvent
 from audit.services import record_event
 
-from .forms import LoginForm
+from . import services
+from .forms import ApiTokenForm, LoginForm
+from .models import ApiToken
 
 
 def with_login_refusal_status(response: HttpResponse, form: Any) -> HttpResponse:
@@ -43,3 +46,43 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         return redirect(next_url)
     return redirect("accounts:login")
+
+
+_NEW_TOKEN = "api_token_new"
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens for other software. A new token is shown once: kept in the session
+    only until the page after the redirect shows it (so a reload neither repeats the POST nor
+    shows it again)."""
+    user: Any = request.user
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token, plaintext = services.api_token_create(user=user, name=form.cleaned_data["name"])
+        request.session[_NEW_TOKEN] = {"id": str(token.public_id), "plaintext": plaintext}
+        return redirect("accounts:api_tokens")
+    tokens = list(ApiToken.objects.filter(user=user))
+    created = None
+    new = request.session.pop(_NEW_TOKEN, None) if request.method == "GET" else None
+    if new is not None:
+        shown = next((t for t in tokens if str(t.public_id) == new["id"]), None)
+        created = {"token": shown, "plaintext": new["plaintext"]} if shown else None
+    response = render(
+        request,
+        "accounts/api_tokens.html",
+        {"form": form, "tokens": tokens, "created": created},
+        status=400 if form.errors else 200,
+    )
+    response["Cache-Control"] = "no-store"  # a page that may show a token
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, public_id: Any) -> HttpResponse:
+    user: Any = request.user
+    token = get_object_or_404(ApiToken, public_id=public_id, user=user)
+    services.api_token_revoke(user=request.user, token=token)
+    return redirect("accounts:api_tokens")

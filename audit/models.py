@@ -28,6 +28,9 @@ class AuditEvent(models.Model):
         ROLE_CHANGED = "role_changed", "Role changed"
         MEMBERSHIP_CHANGED = "membership_changed", "Membership changed"
         SHARE_CODE_REGENERATED = "share_code_regenerated", "Share code regenerated"
+        API_TOKEN_CREATED = "api_token_created", "API token created"
+        API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+        STUDY_SENT = "study_sent", "Study sent to a DICOM node"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

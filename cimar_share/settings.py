@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "guestlinks",
     "uploadlinks",
     "demo",
+    "dicomnet",
     "notifications",
 ]
 
@@ -130,10 +131,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cimar_share.compression.TextGZipMiddleware",
+    "dicomweb.cors.DicomwebCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.tokens.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.OrganisationTimezoneMiddleware",
@@ -234,6 +237,24 @@ DICOM_MAX_ARCHIVE_SIZE = int(os.environ.get("DICOM_MAX_ARCHIVE_SIZE", str(20 * 1
 # and how many times its packed size one member may unpack to (members under 1 MiB exempt).
 DICOM_MAX_ARCHIVE_MEMBERS = int(os.environ.get("DICOM_MAX_ARCHIVE_MEMBERS", "10000"))
 DICOM_MAX_ARCHIVE_RATIO = int(os.environ.get("DICOM_MAX_ARCHIVE_RATIO", "200"))
+
+# Other software: API tokens (Authorization: Bearer) count on these paths only; CORS for the
+# web viewers (e.g. OHIF) allowed to call /dicomweb/ from their own origin.
+API_TOKEN_PATHS = ["/dicomweb/"]
+DICOMWEB_CORS_ORIGINS = env_list("DICOMWEB_CORS_ORIGINS")
+
+# DICOM networking (dicomnet): the Storage SCP of `manage.py dicom_scp`, and our own AE title
+# when sending. TLS when a certificate is set; a CA as well requires client certificates.
+DICOM_AE_TITLE = os.environ.get("DICOM_AE_TITLE", "CIMARSHARE")
+DICOM_SCP_BIND = os.environ.get("DICOM_SCP_BIND", "0.0.0.0")  # noqa: S104 (PACS must reach it)
+DICOM_SCP_PORT = int(os.environ.get("DICOM_SCP_PORT", "11112"))
+DICOM_SCP_MAX_ASSOCIATIONS = int(os.environ.get("DICOM_SCP_MAX_ASSOCIATIONS", "10"))
+DICOM_SCP_TLS_CERTIFICATE = os.environ.get("DICOM_SCP_TLS_CERTIFICATE", "")
+DICOM_SCP_TLS_KEY = os.environ.get("DICOM_SCP_TLS_KEY", "")
+DICOM_SCP_TLS_CA = os.environ.get("DICOM_SCP_TLS_CA", "")
+# Sending to a remote node: seconds to wait on the network; delays between the attempts.
+DICOM_SEND_TIMEOUT = int(os.environ.get("DICOM_SEND_TIMEOUT", "30"))
+DICOM_SEND_RETRY_DELAYS = [int(s) for s in env_list("DICOM_SEND_RETRY_DELAYS", "60,300")]
 
 # Sessions and security headers.
 SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read

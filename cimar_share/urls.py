@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("studies/", include("studies.urls")),
     path("sharing/", include("sharing.urls")),
     path("dicomweb/", include("dicomweb.urls")),
+    path("dicomnet/", include("dicomnet.urls")),
     path("g/", include("guestlinks.urls")),
     path("u/", include("uploadlinks.urls")),
     path("", include("studies.worklist_urls")),

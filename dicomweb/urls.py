@@ -20,6 +20,8 @@ class UIDConverter:
 
 register_converter(UIDConverter, "uid")
 
+from .api_urls import urlpatterns as api_urlpatterns  # noqa: E402 (needs the converter)
+
 app_name = "dicomweb"
 
 INSTANCE = "studies/<uid:study>/series/<uid:series>/instances/<uid:instance>"
@@ -38,4 +40,6 @@ urlpatterns = [
         f"{INSTANCE}/frames/<int:frame>/thumbnail", dicomweb.frame_thumbnail, name="frame_thumbnail"
     ),
     path(f"{INSTANCE}/frames/<int:frame>/values", frame_values.frame_values, name="frame_values"),
+    # QIDO-RS, WADO-RS and STOW-RS (after the resources above, which keep their views).
+    *api_urlpatterns,
 ]

@@ -117,6 +117,8 @@ class WorklistEntry(models.Model):
         IMPORT = "import", "Imported"
         SHARE = "share", "Shared"
         GUEST_UPLOAD = "guest_upload", "Guest upload"
+        DICOM = "dicom", "Received over DICOM"
+        DICOMWEB = "dicomweb", "Stored over DICOMweb"
 
     worklist = models.ForeignKey(
         "worklists.Worklist", on_delete=models.CASCADE, related_name="entries"

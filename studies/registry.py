@@ -4,7 +4,7 @@ studies never imports the apps above it (see the README's import order). Where a
 an ingest needs something only they know, they register it here:
 - study page panels: each a function of (user, study, worklist, worklists) whose result the
   study page's template finds under the panel's name (sharing: "sharing", guest links:
-  "guestlinks_panel");
+  "guestlinks_panel"; DICOM networking: "dicomnet_panel");
 - guest access: which studies the request's guest session may see, and why it ended (guest
   links), asked on every image request by dicomweb;
 - after ingest: what to do with a study whose new images are committed (dicomweb pre-renders

@@ -57,9 +57,11 @@ class RejectedFiles(list[tuple[str, str]]):
     def __init__(self) -> None:
         super().__init__()
         self.total = 0
+        self.last: tuple[str, str] | None = None
 
     def append(self, item: tuple[str, str]) -> None:
         self.total += 1
+        self.last = item
         if len(self) < REPORT_MAX_REJECTED:
             super().append(item)
 
@@ -189,6 +191,38 @@ def discard_stored(names: Iterable[str]) -> None:
     """Delete files an ingest stored whose rows were rolled back."""
     for name in names:
         _delete_stored(name)
+
+
+class IngestSession:
+    """One ingest fed a file at a time, for a sender that delivers instances one by one and
+    wants each one's outcome at once (a DICOM association, a STOW-RS request). The same
+    checks as `study_ingest`; `finish` writes the audit events and queues the pre-rendering.
+    """
+
+    def __init__(
+        self, *, actor: Any, worklist: Worklist, source: str, request: HttpRequest | None = None
+    ) -> None:
+        if actor is not None and not has_worklist_perm(actor, "upload_studies", worklist):
+            raise PermissionDenied("Your role on this worklist does not allow uploading studies.")
+        self._ingest = _Ingest(actor=actor, worklist=worklist, source=source)
+        self._request = request
+        self._finished = False
+
+    def add(self, name: str, item: FileSource) -> str | None:
+        """Store one file: None when it was stored or already present, else why not."""
+        rejected = self._ingest.report.rejected
+        before = rejected.total
+        for candidate_name, candidate in _expand(name, item):
+            self._ingest.add(candidate_name, candidate)
+        if rejected.total > before and rejected.last is not None:
+            return rejected.last[1]
+        return None
+
+    def finish(self) -> IngestReport:
+        if not self._finished:
+            self._finished = True
+            self._ingest.finish(self._request)
+        return self._ingest.report
 
 
 def study_ingest_paths(

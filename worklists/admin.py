@@ -42,9 +42,17 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Worklist)
 class WorklistAdmin(GuardedModelAdmin):
-    list_display = ["name", "kind", "organisation", "share_code_display", "owner", "created_at"]
+    list_display = [
+        "name",
+        "kind",
+        "organisation",
+        "share_code_display",
+        "ae_title",
+        "owner",
+        "created_at",
+    ]
     list_filter = ["kind", "organisation"]
-    search_fields = ["name", "share_code", "organisation__name", "owner__username"]
+    search_fields = ["name", "share_code", "ae_title", "organisation__name", "owner__username"]
     list_select_related = ["organisation", "owner"]
     readonly_fields = ["share_code_display", "public_id", "created_at"]
     autocomplete_fields = ["organisation", "owner"]

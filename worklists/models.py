@@ -1,8 +1,10 @@
+import re
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -19,10 +21,29 @@ PRODUCT_PERMISSIONS: list[tuple[str, str | Any]] = [
     ("share_with_locations", "Studies: share study with locations"),
     ("share_with_organisations", "Studies: share study with organisations"),
     ("share_with_users", "Studies: share study with users"),
+    ("send_to_dicom_node", "Studies: send to a DICOM node"),
     ("create_guest_links", "Study links: create guest links"),
     ("view_guest_links", "Study links: view guest links"),
     ("manage_upload_links", "Study links: create and edit guest study upload links"),
 ]
+# A DICOM AE title (PS3.5 6.2, VR AE): 1 to 16 characters of the default repertoire without
+# backslash or control characters; leading and trailing spaces are not significant, so none.
+_AE_TITLE = re.compile(r"^[!-\[\]-~](?:[ -\[\]-~]{0,14}[!-\[\]-~])?$")
+
+
+def validate_ae_title(value: str) -> None:
+    if not _AE_TITLE.match(value or ""):
+        raise ValidationError(
+            "An AE title is 1 to 16 letters, digits or punctuation (no backslash), "
+            "without leading or trailing spaces."
+        )
+
+
+def default_ae_title() -> str:
+    """A new worklist's AE title, e.g. CS7KQ2M9XD (the share code alphabet: no look-alikes)."""
+    return f"CS{sharecodes.generate()}"
+
+
 PRODUCT_PERMISSION_CODENAMES = [codename for codename, _ in PRODUCT_PERMISSIONS]
 
 
@@ -63,6 +84,14 @@ class Worklist(models.Model):
     )
     share_code = models.CharField(
         max_length=8, unique=True, default=sharecodes.generate, editable=False
+    )
+    ae_title = models.CharField(
+        "DICOM AE title",
+        max_length=16,
+        unique=True,
+        default=default_ae_title,
+        validators=[validate_ae_title],
+        help_text="The called AE title a PACS or modality sends to, to store studies here.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
