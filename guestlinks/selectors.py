@@ -13,6 +13,9 @@ from .devices import describe_user_agent
 from .models import TOKEN_LENGTH, GuestLink, GuestLinkAccess, token_digest
 
 RECENT_ACCESSES = 10
+# The panel lists this many links, newest first, so the study page costs the same however many
+# links a study gathers; older ones still work, and are in Django admin and the audit trail.
+PANEL_LINKS = 50
 
 
 def guestlink_find(token: str) -> GuestLink | None:
@@ -70,7 +73,9 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
     queryset = study_guest_links(study=study, worklist=worklist)
     if not can_view:
         queryset = queryset.filter(created_by=user)
-    links: list[Any] = list(queryset)
+    links: list[Any] = list(queryset[: PANEL_LINKS + 1])
+    more = len(links) > PANEL_LINKS
+    links = links[:PANEL_LINKS]
     for link in links:
         link.can_delete = can_create or link.created_by_id == user.pk
         link.last_opened_device = describe_user_agent(link.last_opened_user_agent or "")
@@ -78,6 +83,8 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
         "can_create": can_create,
         "can_view": can_view,
         "links": links,
+        "more_links": more,  # older links exist beyond the PANEL_LINKS listed
+        "shown_links": PANEL_LINKS,
         "form": GuestLinkForm(study=study) if can_create else None,
         "create_url": reverse(
             "guestlinks:create",
