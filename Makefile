@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 LOCK_ARGS ?=
 
-.PHONY: run test lint bench setup lock migrate seed static worker beat clean
+.PHONY: run test lint bench bench-scale setup lock migrate seed static worker beat clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -65,9 +65,15 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# bench.scale needs DATABASE_URL=postgres://... (it makes its own database beside that one);
+# SCALE_ARGS=--million adds the 1,000,000-study step.
 bench: migrate
 	@mkdir -p bench/results
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+
+bench-scale: setup
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 worker: migrate
 	$(BIN)/celery -A cimar_share worker --loglevel=INFO

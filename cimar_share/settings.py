@@ -128,6 +128,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cimar_share.health.HealthCheckMiddleware",  # /healthz, before host checks and redirects
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cimar_share.compression.TextGZipMiddleware",
@@ -214,6 +215,15 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"  # never routed: files are only read through views that check access
+# S3-compatible object storage (STORAGE_BACKEND=storages.backends.s3.S3Storage, pip extra
+# "s3"): the bucket, and the endpoint for anything but AWS itself (MinIO, Ceph, ...). The keys
+# come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the machine's role), read by boto3.
+AWS_STORAGE_BUCKET_NAME = os.environ.get("S3_BUCKET", "")
+AWS_S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME = os.environ.get("S3_REGION") or None
+AWS_DEFAULT_ACL = None  # private objects: every read goes through the views' access checks
+AWS_QUERYSTRING_AUTH = True
+AWS_S3_FILE_OVERWRITE = False
 STORAGES = {
     "default": {
         "BACKEND": os.environ.get("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
@@ -353,6 +363,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "line")  # "json": one JSON object per line
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -365,11 +376,12 @@ LOGGING = {
     },
     "formatters": {
         "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+        "json": {"()": "cimar_share.logfilters.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "line",
+            "formatter": "json" if LOG_FORMAT == "json" else "line",
             "filters": ["client_errors_without_traceback"],
         }
     },

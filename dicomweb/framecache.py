@@ -19,6 +19,7 @@ default runs no beat); the Django cache backend gives entries `FRAME_CACHE_TTL_S
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import tempfile
@@ -31,6 +32,8 @@ from django.conf import settings
 from django.core.cache import caches
 
 from studies.rendering import RenderParams
+
+log = logging.getLogger(__name__)
 
 KEY_VERSION = "1"
 PRUNE_EVERY = 1000  # on average, one write in this many prunes the file cache
@@ -148,9 +151,45 @@ class DjangoFrameCache:
         self.cache.set(f"frame:{key}", data, timeout=settings.FRAME_CACHE_TTL_SECONDS)
 
 
+class StorageFrameCache:
+    """Rendered frames as objects under `render-cache/` in the default storage (FRAME_CACHE=
+    storage): shared by every web process and worker, e.g. in the same S3 bucket as the DICOM
+    files. Bound its size with the object store's own expiry rule on that prefix (docs/deploy.md).
+    """
+
+    PREFIX = "render-cache"
+
+    def __init__(self) -> None:
+        from django.core.files.storage import default_storage
+
+        self.storage = default_storage
+
+    def _name(self, key: str) -> str:
+        return f"{self.PREFIX}/{key[:2]}/{key}"
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            with self.storage.open(self._name(key), "rb") as handle:
+                return handle.read()
+        except Exception:  # missing (each backend says so its own way): not cached
+            return None
+
+    def set(self, key: str, data: bytes) -> None:
+        from django.core.files.base import ContentFile
+
+        name = self._name(key)
+        try:
+            if not self.storage.exists(name):
+                self.storage.save(name, ContentFile(data))
+        except Exception:  # a cache that cannot be written is only slower
+            log.warning("frame cache: could not store a rendered frame", exc_info=True)
+
+
 def frame_cache() -> FrameCache:
     kind = settings.FRAME_CACHE
     if kind == "django":
         return DjangoFrameCache(settings.FRAME_CACHE_ALIAS)
+    if kind == "storage":
+        return StorageFrameCache()
     root = settings.FRAME_CACHE_DIR or Path(settings.MEDIA_ROOT) / "render-cache"
     return FileFrameCache(Path(root))

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
@@ -25,6 +26,7 @@ from studies.viewer import VIEWER_MAX_SIZE
 from worklists.access import worklist_perm_params, worklist_perm_sql, worklists_for_user
 
 from .framecache import cache_key, frame_cache
+from .objectfiles import open_stream
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +188,15 @@ def frame_samples(instance: Instance) -> int:
 
 
 def _render(instance: Instance, params: RenderParams) -> bytes:
-    if frame_samples(instance) <= LARGE_FRAME_SAMPLES:
-        return rendering.render(_source(instance), params, limits())
-    with large_render_slot():
-        return rendering.render(_source(instance), params, limits())
+    source = _source(instance)
+    try:
+        if frame_samples(instance) <= LARGE_FRAME_SAMPLES:
+            return rendering.render(source, params, limits())
+        with large_render_slot():
+            return rendering.render(source, params, limits())
+    finally:
+        if not isinstance(source, str):
+            source.close()
 
 
 def default_viewport(instance: Instance) -> tuple[int, int] | None:
@@ -223,15 +230,14 @@ def etag_for(key: str) -> str:
     return quote_etag(key)
 
 
-def _source(instance: Instance) -> str | bytes:
+def _source(instance: Instance) -> str | IO[bytes]:
     storage, name = instance.file.storage, instance.file.name or ""
     try:
         return storage.path(name)
-    except NotImplementedError:  # object storage: fetch the file's bytes
+    except NotImplementedError:  # object storage: read by ranges, never a whole-file copy
         try:
-            with storage.open(name, "rb") as handle:
-                return handle.read()
-        except OSError as exc:
+            return open_stream(storage, name, instance.file_size or None)
+        except Exception as exc:  # the storage's own errors (botocore's, OSError, ...)
             raise RenderError("The image file is missing.", permanent=False) from exc
 
 

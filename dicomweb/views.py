@@ -8,7 +8,6 @@ file or the cache.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -311,7 +310,7 @@ def _drop_bulk(ds: Dataset) -> None:
 def instance_metadata_json(instance: Instance) -> list[dict]:
     source = frames._source(instance)
     try:
-        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
+        with open(source, "rb") if isinstance(source, str) else source as handle:
             # A deflated data set is inflated in a bounded stream, as for rendering.
             plain = limits.inflated_copy(handle, max_inflated=settings.DICOM_MAX_FILE_SIZE)
             with plain or nullcontext(handle) as readable:

@@ -4,12 +4,12 @@ application/dicom+json (one instance's attributes at a time)."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 
 import pydicom
 from django.http import Http404, HttpRequest, StreamingHttpResponse
@@ -204,7 +204,8 @@ def _frames(
     syntax = info.transfer_syntax
     for number in numbers:
         if original:
-            with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
+            # A local path is opened per frame; an object-storage stream reads by ranges.
+            with open(source, "rb") if isinstance(source, str) else nullcontext(source) as handle:
                 handle.seek(info.value_offset or 0)
                 data = pydicom.encaps.get_frame(
                     handle,

@@ -15,6 +15,9 @@ from .devices import describe_user_agent
 from .models import GuestLink, GuestLinkAccess
 
 RECENT_ACCESSES = 10
+# The panel lists this many links, newest first, so the study page costs the same however many
+# links a study gathers; older ones still work, and are in Django admin and the audit trail.
+PANEL_LINKS = 50
 
 
 def guestlink_find(token: str) -> GuestLink | None:
@@ -65,7 +68,9 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
     queryset = study_guest_links(study=study, worklist=worklist)
     if not can_view:
         queryset = queryset.filter(created_by=user)
-    links: list[Any] = list(queryset)
+    links: list[Any] = list(queryset[: PANEL_LINKS + 1])
+    more = len(links) > PANEL_LINKS
+    links = links[:PANEL_LINKS]
     deliveries = deliveries_by_topic(link.delivery_topic for link in links)
     for link in links:
         link.deliveries = deliveries.get(link.delivery_topic, [])
@@ -80,6 +85,8 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
         "can_create": can_create,
         "can_view": can_view,
         "links": links,
+        "more_links": more,  # older links exist beyond the PANEL_LINKS listed
+        "shown_links": PANEL_LINKS,
         "form": GuestLinkForm(study=study) if can_create else None,
         "create_url": reverse(
             "guestlinks:create",

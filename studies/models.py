@@ -33,6 +33,13 @@ class Study(models.Model):
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-study_date", "-study_time", "-id"]
+        indexes = [
+            # The worklist table's sorts, walked in either direction (studies.selectors.SORTS).
+            models.Index(fields=["study_date", "study_time", "id"], name="study_date_time_id"),
+            models.Index(fields=["patient_name", "study_date", "id"], name="study_name_date_id"),
+        ]
+        # On PostgreSQL the search also has trigram and prefix indexes (migration
+        # 0004_worklist_search_indexes), which SQLite has no use for.
 
     def __str__(self) -> str:
         date = self.study_date or ""
@@ -137,6 +144,9 @@ class WorklistEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "worklist entries"
+        indexes = [
+            models.Index(fields=["worklist", "added_at", "id"], name="entry_worklist_added_id")
+        ]
         constraints = [
             models.UniqueConstraint(fields=["worklist", "study"], name="study_once_per_worklist")
         ]

@@ -1,33 +1,32 @@
 """The worklist pages: the studies a worklist holds (they live with the studies they list)."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from worklists.access import get_worklist_for_user, worklist_permissions, worklists_for_user
 
-from .selectors import worklist_entries
+from .selectors import bounded_count, entry_page, worklist_entries, worklist_study_counts
 from .worklist_forms import StudySearchForm
-
-PAGE_SIZE = 25
 
 
 def _visible_worklists(request: HttpRequest):  # type: ignore[no-untyped-def]
-    return (
+    worklists = list(
         worklists_for_user(request.user, "view_studies")
         .select_related("organisation")
-        .annotate(study_count=Count("entries"))
         .order_by("kind", "name")
     )
+    counts = worklist_study_counts(worklists)  # cached: no count over every entry per view
+    for worklist in worklists:
+        worklist.study_count = counts[worklist.pk]  # type: ignore[attr-defined]
+    return worklists
 
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    worklists = list(_visible_worklists(request))
+    worklists = _visible_worklists(request)
     if worklists:
         # Open the first worklist that has studies in it; an empty one only when all are empty.
         with_studies = [worklist for worklist in worklists if worklist.study_count]
@@ -45,17 +44,29 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         # A field with an error is shown with its message and left out; the valid ones apply.
         form.is_valid()
         filters = form.cleaned_data
+    sort = filters.get("sort") or "date"
     entries = worklist_entries(
         worklist=worklist,
         query=filters.get("q") or "",
         modality=filters.get("modality") or "",
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
-        sort=filters.get("sort") or "date",
+        sort=sort,
     )
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    worklists = _visible_worklists(request)
+    counts_by_id = {item.pk: item.study_count for item in worklists}
+    filtered = any(filters.get(name) for name in ("q", "modality", "date_from", "date_to"))
+    count = bounded_count(entries) if filtered else counts_by_id[worklist.pk]
+    page = entry_page(
+        entries,
+        sort=sort,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+        count=count,
+    )
     query_without_page = request.GET.copy()
-    query_without_page.pop("page", None)
+    for name in ("after", "before", "page"):
+        query_without_page.pop(name, None)
     perms_here = worklist_permissions(request.user, worklist)
     # The study-link icon opens a study's guest-link panel, which these permissions show.
     may_see_guest_links = bool({"view_guest_links", "create_guest_links"} & perms_here)
@@ -64,7 +75,7 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "worklists/worklist.html",
         {
             "worklist": worklist,
-            "worklists": _visible_worklists(request),
+            "worklists": worklists,
             "form": form,
             "page": page,
             "query_string": query_without_page.urlencode(),

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('dicomnet', '0001_remote_node'),
-        ('studies', '0003_worklistentry_source_dicom'),
+        ('studies', '0006_dicom_networking_choices'),
         ('worklists', '0003_send_to_dicom_node_permission'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

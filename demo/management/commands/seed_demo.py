@@ -21,6 +21,7 @@ from django.db import transaction
 
 from accounts.models import Organisation, Partnership
 from accounts.services import user_create
+from demo.scale import scale_worklists, seed_scale
 from demo.synthetic import Patient, study_uid, write_study
 from studies.models import Study, WorklistEntry
 from studies.services import study_ingest_paths
@@ -204,8 +205,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--size", type=int, default=None, help="Image matrix instead of the demo's 256/512."
         )
+        parser.add_argument(
+            "--studies",
+            type=int,
+            default=0,
+            help=(
+                "Also make sure this many archive studies exist (metadata only, bulk inserts) "
+                "across the demo worklists and patients, for measuring at scale."
+            ),
+        )
 
-    def handle(self, *args: Any, slices: int | None, size: int | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, slices: int | None, size: int | None, studies: int, **options: Any
+    ) -> None:
         started = time.monotonic()
         worklists = self._accounts()
         ingest_log = logging.getLogger("studies.services")
@@ -215,6 +227,8 @@ class Command(BaseCommand):
             made = self._studies(worklists, slices=slices, size=size)
         finally:
             ingest_log.setLevel(level)
+        if studies:
+            self._scale(worklists, studies)
         self.stdout.write(
             f"Demo data ready in {time.monotonic() - started:.1f} s"
             + (f" ({made} studies generated)." if made else " (nothing to add).")
@@ -247,6 +261,28 @@ class Command(BaseCommand):
             for worklist_key, role_name in spec.grants:
                 _member(user, worklists[worklist_key], roles[role_name])
         return worklists
+
+    # ------------------------------------------------------------------ archive size
+
+    def _scale(self, worklists: dict[WorklistKey, Worklist], total: int) -> None:
+        started = time.monotonic()
+        demo_user = get_user_model().objects.get(username="demo")
+        full = Role.objects.get(name=FULL)
+        targets = scale_worklists(
+            [worklists[key] for key in (RADIOLOGY, EMERGENCY, NEURO_MDT, ORG_DEMO)],
+            organisation=worklists[ORG_DEMO].organisation,
+            ensure_member=lambda worklist: _member(demo_user, worklist, full),
+        )
+
+        def progress(done: int) -> None:
+            self.stdout.write(f"  {done} archive studies", ending="\r")
+            self.stdout.flush()
+
+        added = seed_scale(total, targets, progress=progress)
+        self.stdout.write(
+            f"Archive studies: {added} added ({total} wanted) across {len(targets)} worklists "
+            f"in {time.monotonic() - started:.1f} s."
+        )
 
     # ------------------------------------------------------------------ studies
 
