@@ -137,10 +137,10 @@ def test_update_and_delete_need_the_permission(make_link, read_only, member, own
 
 
 def test_an_invite_for_a_link_gone_before_sending_is_not_sent(owner, worklist):
-    from uploadlinks.templatetags.uploadlinks import UploadLinkUnusable
+    from links.delivery import LinkUnusable
 
     link = services.uploadlink_create(actor=owner, worklist=worklist, email="gp@example.org")
     services.uploadlink_delete(actor=owner, link=link)
     message = OutboundMessage.objects.get(template="uploadlink_invite")
-    with pytest.raises(UploadLinkUnusable):
+    with pytest.raises(LinkUnusable):
         render_email(message)
