@@ -347,8 +347,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(hours=1),
     },
     # The rendered-frame file cache, back within FRAME_CACHE_MAX_BYTES.
-    "studies-prune-frame-cache": {
+    "dicomweb-prune-frame-cache": {
         "task": "dicomweb.tasks.prune_frame_cache",
+        "schedule": timedelta(hours=1),
+    },
+    # Chunks of upload-link uploads never completed (UPLOADLINK_STAGING_MAX_AGE_HOURS).
+    "uploadlinks-prune-staging": {
+        "task": "uploadlinks.tasks.prune_staging",
         "schedule": timedelta(hours=1),
     },
 }
@@ -471,10 +476,6 @@ UPLOADLINK_STAGING_DIR = Path(
 UPLOADLINK_STAGING_MAX_AGE_HOURS = int(os.environ.get("UPLOADLINK_STAGING_MAX_AGE_HOURS", "24"))
 # An upload page open this long without a request needs the link (and password) again.
 UPLOADLINK_SESSION_IDLE_SECONDS = int(os.environ.get("UPLOADLINK_SESSION_IDLE_SECONDS", "7200"))
-CELERY_BEAT_SCHEDULE["uploadlinks-prune-staging"] = {
-    "task": "uploadlinks.tasks.prune_staging",
-    "schedule": timedelta(hours=1),
-}
 SMS_TWILIO_ACCOUNT_SID = os.environ.get("SMS_TWILIO_ACCOUNT_SID", "")
 SMS_TWILIO_AUTH_TOKEN = os.environ.get("SMS_TWILIO_AUTH_TOKEN", "")
 SMS_TWILIO_FROM = os.environ.get(

@@ -141,6 +141,6 @@ def test_every_beat_entry_names_a_registered_task():
 
     app.loader.import_default_modules()  # the apps' tasks.py, as a worker or beat loads them
     schedule = settings.CELERY_BEAT_SCHEDULE
-    assert len(schedule) == 3
+    assert len(schedule) == 4
     for name, entry in schedule.items():
         assert entry["task"] in app.tasks, f"beat entry {name}: no task {entry['task']}"
