@@ -144,5 +144,11 @@ def test_worker_and_beat_start(tmp_path, name, ready):
             line = process.stdout.readline()  # type: ignore[union-attr]
             seen += line
     finally:
+        # Drain the pipe while it stops (a process blocked writing to a full pipe cannot act
+        # on SIGTERM); stopping cleanly is not what this test checks.
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
