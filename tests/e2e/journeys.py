@@ -263,3 +263,25 @@ def share_selected(page: Page, study: Any) -> Locator:
 def labelled(scope: Page | Locator, label: str) -> Locator:
     """The form field labelled exactly `label` (required fields add an asterisk to it)."""
     return scope.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$"))
+
+
+def while_serving(write: Any, *, seconds: float = 10.0) -> Any:
+    """Run a test's own database write while the live server is answering the browser.
+
+    On the embedded leg the live server shares one in-memory SQLite database (shared cache),
+    where a write meets "database table is locked" while a server thread is reading that table;
+    SQLite's busy timeout does not cover that case, so the write is tried again until the
+    viewer's requests let it through (PostgreSQL never raises it).
+    """
+    import time
+
+    from django.db import OperationalError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return write()
+        except OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from guestlinks.models import GuestLink
 from tests.e2e.conftest import log_in
+from tests.e2e.journeys import while_serving
 from tests.e2e.test_viewer import LOADED
 from tests.factories import PASSWORD, ct_series
 
@@ -199,11 +200,10 @@ def test_the_viewer_stops_with_a_plain_message_once_the_link_is_gone(
     guest.wait_for_function(FRAMES_FETCHED, arg=7)  # the next 6 slices are prefetched
 
     if end == "deleted":
-        services.guestlink_delete(actor=owner, link=link)
+        while_serving(lambda: services.guestlink_delete(actor=owner, link=link))
     else:
-        GuestLink.objects.filter(pk=link.pk).update(
-            expires_at=timezone.now() - datetime.timedelta(seconds=1)
-        )
+        expired = timezone.now() - datetime.timedelta(seconds=1)
+        while_serving(lambda: GuestLink.objects.filter(pk=link.pk).update(expires_at=expired))
     guest.locator("#viewer-stage").focus()
     guest.keyboard.press(key)
 
