@@ -18,19 +18,22 @@ request can tell the guest plainly whom to ask for a new link (`guest_link_ended
 """
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from links.access import get_link_for_user
-from studies.models import Study
+from studies.models import Study, WorklistEntry
+from worklists.models import Worklist
 
-from .models import GuestLink
+from .models import MAX_LINK_STUDIES, GuestLink
 
 SESSION_KEY = "guestlink"
 ENDED_KEY = "guestlink_ended"
@@ -162,3 +165,22 @@ def get_guestlink_for_user(user: Any, public_id: Any) -> GuestLink:
     """A link its creator, or anyone who sees its worklist, may see (else 404); whether they
     may delete it is the service's to decide (403)."""
     return get_link_for_user(GuestLink.objects.select_related("study"), user, public_id)
+
+
+def get_link_studies(*, worklist: Worklist, study_ids: list[str]) -> list[Study]:
+    """The chosen studies in `worklist` (whose access the caller checked), in no particular
+    order: 404 when any of them is not there or is not a study id at all, a ValidationError
+    for more than one link may open. None chosen is an empty list."""
+    if len(set(study_ids)) > MAX_LINK_STUDIES:  # refused before any is parsed or looked up
+        raise ValidationError(
+            {"studies": f"One guest link can open at most {MAX_LINK_STUDIES} studies."}
+        )
+    try:
+        wanted = {uuid.UUID(str(value)) for value in study_ids}
+    except ValueError:
+        raise Http404("No such study.") from None
+    entries = WorklistEntry.objects.filter(worklist=worklist, study__public_id__in=wanted)
+    studies = [entry.study for entry in entries.select_related("study")]
+    if len(studies) != len(wanted):
+        raise Http404("No such study in this worklist.")
+    return studies

@@ -8,7 +8,12 @@ class GuestlinksConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications.registry import register_delivery_check
-        from studies.registry import register_guest_access, register_study_panel
+        from studies.registry import (
+            WorklistAction,
+            register_guest_access,
+            register_study_panel,
+            register_worklist_action,
+        )
 
         from . import access, signals  # noqa: F401  (signals: its receivers)
         from .delivery import guestlink_delivery
@@ -20,3 +25,12 @@ class GuestlinksConfig(AppConfig):
         register_study_panel("guestlinks_panel", panel)
         register_guest_access(access)  # the guest session's studies, for dicomweb's images
         register_delivery_check("guestlink_invite", guestlink_delivery)
+        # The worklist's selection bar: one link for several studies of a patient.
+        register_worklist_action(
+            WorklistAction(
+                name="guestlink",
+                label="Create guest link",
+                url_name="guestlinks:create_multi",
+                permission="create_guest_links",
+            )
+        )

@@ -30,12 +30,16 @@ __all__ = [
     "TOKEN_LENGTH",
     "GuestLink",
     "GuestLinkAccess",
+    "MAX_LINK_STUDIES",
     "new_secret",
     "token_digest",
     "token_for_secret",
 ]
 
 TOKEN_SALT = "cimar_share.guestlinks.token"
+# The most studies one link may open (its own study included): a patient's recent history,
+# not a whole archive behind one password.
+MAX_LINK_STUDIES = 20
 
 
 def token_for_secret(secret: str) -> str:
@@ -51,7 +55,12 @@ class GuestLink(BearerLink):
     State = LinkState
     token_salt = TOKEN_SALT
 
+    # The study the link opens on; a link for several studies of one patient holds the others
+    # in `extra_studies` (the guest session reaches all of them, and their priors when asked).
     study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="guest_links")
+    extra_studies = models.ManyToManyField(
+        "studies.Study", blank=True, related_name="guest_links_extra"
+    )
     worklist = models.ForeignKey(
         "worklists.Worklist", on_delete=models.CASCADE, related_name="guest_links"
     )
@@ -102,6 +111,10 @@ class GuestLink(BearerLink):
     def delivery_topic(self) -> str:
         """The outbox topic of the email and SMS that sent this link (the panel shows them)."""
         return f"guestlinks.link:{self.pk}"
+
+    def included_study_ids(self) -> set[int]:
+        """Its own study and the others it was created for (priors are not included here)."""
+        return {self.study_id, *self.extra_studies.values_list("pk", flat=True)}
 
     def allows_session_at(self, now: datetime) -> bool:
         """An opened guest session lives on while the link is not deleted, locked or expired.

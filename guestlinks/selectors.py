@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from links.gate import find_link
@@ -28,15 +29,28 @@ def guestlink_find(token: str) -> GuestLink | None:
 
 
 def study_guest_links(*, study: Study, worklist: Worklist) -> QuerySet[GuestLink]:
-    """The study's links made in this worklist, newest first, with when and where each was
-    last opened and its recent attempts: two queries whatever the number of links."""
+    """The study's links made in this worklist (those for several studies included, on each
+    of them), newest first, with when and where each was last opened, how many studies it
+    opens and its recent attempts: two queries whatever the number of links."""
     opened = GuestLinkAccess.objects.filter(
         link=OuterRef("pk"), outcome=GuestLinkAccess.Outcome.OPENED
     ).order_by("-created_at", "-id")
+    included = GuestLink.extra_studies.through.objects
+    extra_count = (
+        included.filter(guestlink=OuterRef("pk"))
+        .order_by()
+        .values("guestlink")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
     return (
-        GuestLink.objects.filter(study=study, worklist=worklist)
+        GuestLink.objects.filter(
+            Q(study=study) | Q(pk__in=included.filter(study=study).values("guestlink")),
+            worklist=worklist,
+        )
         .select_related("created_by")
         .annotate(
+            extra_study_count=Coalesce(Subquery(extra_count), 0),
             last_opened_at=Subquery(opened.values("created_at")[:1]),
             last_opened_ip=Subquery(opened.values("ip_address")[:1]),
             last_opened_user_agent=Subquery(opened.values("user_agent")[:1]),

@@ -16,8 +16,9 @@ number of (Argon2) checks is the rate limit, counted before any hashing, and the
 before hashing: a link already locked, expired, deleted or used up checks nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +44,7 @@ from .devices import describe_user_agent
 from .leaks import mentions_date, mentions_secret
 from .models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
+    MAX_LINK_STUDIES,
     MAX_PASSWORD_ATTEMPTS_LIMIT,
     GuestLink,
     GuestLinkAccess,
@@ -72,12 +74,41 @@ def guestlink_can_delete(*, user: Any, link: GuestLink) -> bool:
 # --- create and delete -------------------------------------------------------------------
 
 
+def guestlink_studies_check(studies: Sequence[Study]) -> list[Study]:
+    """The studies one link may open together, newest first, or a ValidationError under
+    "studies": at least one, at most MAX_LINK_STUDIES, and all of one patient (the same
+    patient ID and issuer; a study without a patient ID cannot be matched, so it goes alone).
+    Which worklist they are in, and so which organisation, is the caller's to check."""
+    unique = list({study.pk: study for study in studies}.values())
+    if not unique:
+        raise ValidationError({"studies": "Select at least one study."})
+    if len(unique) > MAX_LINK_STUDIES:
+        raise ValidationError(
+            {"studies": f"One guest link can open at most {MAX_LINK_STUDIES} studies."}
+        )
+    if len(unique) > 1:
+        if any(not study.patient_id for study in unique):
+            raise ValidationError(
+                {
+                    "studies": "A study without a patient ID cannot share a link with others: "
+                    "create a link for it on its own."
+                }
+            )
+        patients = {(study.patient_id, study.issuer_of_patient_id) for study in unique}
+        if len(patients) > 1:
+            raise ValidationError(
+                {"studies": "One guest link can only open studies of the same patient."}
+            )
+    return sorted(unique, key=lambda study: (study.study_date or date.min, study.pk), reverse=True)
+
+
 @transaction.atomic
 def guestlink_create(
     *,
     actor: Any,
-    study: Study,
     worklist: Worklist,
+    study: Study | None = None,
+    studies: Sequence[Study] = (),
     max_uses: int | None = None,
     expires_at: datetime | None = None,
     password: str = "",
@@ -90,14 +121,24 @@ def guestlink_create(
     include_priors: bool = False,
     request: HttpRequest | None = None,
 ) -> GuestLink:
-    """Create a guest link for `study` as seen in `worklist`, and send it to its recipients.
+    """Create a guest link for `study`, or for several `studies` of one patient, as seen in
+    `worklist`, and send it to its recipients.
 
-    An explicit `password` overrides `password_is_dob` (the patient's birth date as YYYYMMDD).
+    With `studies`, the link opens on `study` when given (it may be one of them or not), else
+    on the newest of them; every study must be in `worklist` (`guestlink_studies_check` says
+    what else they must be). An explicit `password` overrides `password_is_dob` (the patient's
+    birth date as YYYYMMDD).
     """
     if not has_worklist_perm(actor, "create_guest_links", worklist):
         raise PermissionDenied("Your role on this worklist does not allow creating guest links.")
-    if not WorklistEntry.objects.filter(worklist=worklist, study=study).exists():
+    included = guestlink_studies_check([*([study] if study is not None else []), *studies])
+    in_worklist = WorklistEntry.objects.filter(
+        worklist=worklist, study__in=[item.pk for item in included]
+    ).count()
+    if in_worklist != len(included):
         raise PermissionDenied("That study is not in this worklist.")
+    study = study if study is not None else included[0]
+    extra_studies = [item for item in included if item.pk != study.pk]
 
     now = timezone.now()
     errors: dict[str, Any] = {}
@@ -128,7 +169,7 @@ def guestlink_create(
             f"Allow 1 to {MAX_PASSWORD_ATTEMPTS_LIMIT} password attempts."
         )
     if message:
-        errors.update(_message_errors(message, email=email, password=password, study=study))
+        errors.update(_message_errors(message, email=email, password=password, studies=included))
     if errors:
         raise ValidationError(errors)
 
@@ -150,6 +191,8 @@ def guestlink_create(
     link.token_digest = token_digest(link.token)
     link.full_clean()
     link.save()
+    if extra_studies:
+        link.extra_studies.set(extra_studies)
     record_event(
         action=AuditEvent.Action.GUESTLINK_CREATED,
         actor=actor,
@@ -166,13 +209,18 @@ def guestlink_create(
             "mobile": str(link.mobile) if link.mobile else "",
             "notify_on_view": link.notify_on_view,
             "include_priors": link.include_priors,
+            **(
+                {"studies": [item.study_instance_uid for item in included]} if extra_studies else {}
+            ),
         },
     )
     _send_link(link)
     return link
 
 
-def _message_errors(message: str, *, email: str, password: str, study: Study) -> dict[str, list]:
+def _message_errors(
+    message: str, *, email: str, password: str, studies: Sequence[Study]
+) -> dict[str, list]:
     """The message goes in the same email as the link: never with the password or birth date."""
     problems = []
     if not email:
@@ -182,7 +230,10 @@ def _message_errors(message: str, *, email: str, password: str, study: Study) ->
             "Take the password out of the message: give it to the recipient another way, "
             "never with the link."
         )
-    if study.patient_birth_date and mentions_date(message, study.patient_birth_date):
+    if any(
+        study.patient_birth_date and mentions_date(message, study.patient_birth_date)
+        for study in studies
+    ):
         problems.append(
             "Take the patient's birth date out of the message: it must never go out with the link."
         )
@@ -324,8 +375,8 @@ def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
         if not GATE.claim_use(link.pk):
             return GATE.refuse(link, request)
         link.refresh_from_db()
-        study_ids = {link.study_id}
-        if link.include_priors:
+        study_ids = link.included_study_ids()
+        if link.include_priors:  # the priors of the study it opens on, as for one study
             study_ids |= set(
                 study_priors(study=link.study, worklists=[link.worklist]).values_list(
                     "pk", flat=True
@@ -373,6 +424,7 @@ def _link_context(link: GuestLink) -> dict[str, Any]:
     creator = link.created_by
     organisation = creator.organisation if creator is not None else None
     study = link.study
+    others = link.extra_studies.count()
     return {
         "link_id": str(link.public_id),
         "sender": creator.display_name if creator is not None else "A clinician",
@@ -380,15 +432,18 @@ def _link_context(link: GuestLink) -> dict[str, Any]:
         "expires": _local_time(link.expires_at, link),
         "has_password": link.has_password,
         "recipient": link.recipient_label or "not recorded",
-        "study_summary": ", ".join(
-            part
-            for part in (
-                study.study_description,
-                study.study_date and study.study_date.strftime("%d/%m/%Y"),
+        "study_summary": (
+            ", ".join(
+                part
+                for part in (
+                    study.study_description,
+                    study.study_date and study.study_date.strftime("%d/%m/%Y"),
+                )
+                if part
             )
-            if part
+            or "a study"
         )
-        or "a study",
+        + (f" and {others} more stud{'y' if others == 1 else 'ies'}" if others else ""),
         "study_path": reverse("studies:detail", args=[study.public_id])
         + f"?worklist={link.worklist.public_id}",
     }

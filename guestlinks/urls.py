@@ -12,6 +12,7 @@ urlpatterns = [
     path("end/", views.end_session, name="end"),
     # The clinician's side.
     path("manage/<uuid:worklist_id>/<uuid:study_id>/new/", views.create, name="create"),
+    path("manage/<uuid:worklist_id>/new/", views.create_multi, name="create_multi"),
     path("manage/<uuid:public_id>/delete/", views.delete, name="delete"),
     path("manage/<uuid:public_id>/send-again/", views.send_again, name="send_again"),
     path("<linktoken:token>/", views.gate, name="gate"),

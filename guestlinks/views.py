@@ -18,12 +18,14 @@ from links.http import link_csrf_protect, link_page, too_many, unavailable
 from studies.access import get_worklist_study_for_user
 from studies.models import Study
 from studies.viewer import render_viewer
+from worklists.access import get_worklist_for_user
 
 from . import services
 from .access import (
     get_guest_session,
     get_guest_study,
     get_guestlink_for_user,
+    get_link_studies,
     guest_session_end,
     guest_session_start,
 )
@@ -209,3 +211,45 @@ def delete(request: HttpRequest, public_id: str) -> HttpResponse:
         request, "Guest link deleted: it no longer opens, also for anyone viewing it now."
     )
     return redirect(_study_page(link.study, link.worklist))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def create_multi(request: HttpRequest, worklist_id: str) -> HttpResponse:
+    """A link for the studies selected on the worklist (?study=...&study=..., all of one
+    patient): a GET shows the form with the studies listed, its POST creates the link."""
+    worklist = get_worklist_for_user(request.user, worklist_id, need="create_guest_links")
+    chosen = request.POST if request.method == "POST" else request.GET
+    try:
+        studies = services.guestlink_studies_check(
+            get_link_studies(worklist=worklist, study_ids=chosen.getlist("study"))
+        )
+    except ValidationError as error:
+        context = {"worklist": worklist, "problem": " ".join(error.messages)}
+        return render(request, "guestlinks/create_multi.html", context, status=400)
+    form = GuestLinkForm(request.POST or None, study=studies[0])
+    if request.method == "POST" and form.is_valid():
+        try:
+            link = services.guestlink_create(
+                actor=request.user,
+                studies=studies,
+                worklist=worklist,
+                request=request,
+                **form.service_options(),
+            )
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            messages.success(
+                request,
+                f"Guest link created for {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}."
+                " Copy it from the list below.",
+            )
+            return redirect(_study_page(link.study, worklist))
+    context = {"worklist": worklist, "studies": studies, "form": form}
+    response = render(
+        request, "guestlinks/create_multi.html", context, status=400 if form.is_bound else 200
+    )
+    add_never_cache_headers(response)  # it may hold the typed password
+    return response

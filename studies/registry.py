@@ -8,15 +8,20 @@ an ingest needs something only they know, they register it here:
 - guest access: which studies the request's guest session may see, and why it ended (guest
   links), asked on every image request by dicomweb;
 - after ingest: what to do with a study whose new images are committed (dicomweb pre-renders
-  them).
+  them);
+- worklist actions: the buttons of the worklist page's selection bar, each a view of the app
+  that registers it taking the selected studies (guest links: "Create guest link").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.http import HttpRequest
+
+from worklists.access import has_worklist_perm
 
 StudyPanel = Callable[..., Any]
 AfterIngest = Callable[[int], None]
@@ -62,3 +67,36 @@ def register_after_ingest(callback: AfterIngest) -> None:
 
 def after_ingest() -> list[AfterIngest]:
     return list(_after_ingest)
+
+
+# --- The worklist page's selection bar --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorklistAction:
+    """A button under the worklist's selection: it sends the selected studies to its view."""
+
+    name: str  # "guestlink", "send_to_pacs"
+    label: str  # the button's text
+    # Reversed with kwargs={"worklist_id": worklist.public_id}; the view receives
+    # GET ?study=<study public_id>&study=...
+    url_name: str
+    permission: str  # the worklist permission codename the user needs to see the button
+
+
+_worklist_actions: dict[str, WorklistAction] = {}
+
+
+def register_worklist_action(action: WorklistAction) -> None:
+    """Add a selection-bar button (registering a name again replaces it, in place)."""
+    _worklist_actions[action.name] = action
+
+
+def worklist_actions(*, user: Any, worklist: Any) -> list[WorklistAction]:
+    """The actions whose permission `user` holds on `worklist`, in registration order (the
+    permissions are the ones the worklist page already asked for: no query of its own)."""
+    return [
+        action
+        for action in _worklist_actions.values()
+        if has_worklist_perm(user, action.permission, worklist)
+    ]

@@ -3,10 +3,12 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from worklists.access import get_worklist_for_user, worklist_permissions, worklists_for_user
 
+from .registry import worklist_actions
 from .selectors import bounded_count, entry_page, worklist_entries, worklist_study_counts
 from .worklist_forms import StudySearchForm
 
@@ -70,6 +72,16 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     perms_here = worklist_permissions(request.user, worklist)
     # The study-link icon opens a study's guest-link panel, which these permissions show.
     may_see_guest_links = bool({"view_guest_links", "create_guest_links"} & perms_here)
+    # The selection bar's buttons, each sending the checked studies to its app's view.
+    selection_actions = [
+        {
+            "label": action.label,
+            "name": action.name,
+            "url": reverse(action.url_name, kwargs={"worklist_id": worklist.public_id}),
+        }
+        for action in worklist_actions(user=request.user, worklist=worklist)
+    ]
+    may_select = "share_study" in perms_here or bool(selection_actions)
     return render(
         request,
         "worklists/worklist.html",
@@ -82,7 +94,9 @@ def worklist_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "perms_here": perms_here,
             "may_see_guest_links": may_see_guest_links,
             "may_manage_upload_links": "manage_upload_links" in perms_here,
-            "table_columns": 9 + ("share_study" in perms_here) + may_see_guest_links,
+            "selection_actions": selection_actions,
+            "may_select": may_select,
+            "table_columns": 9 + may_select + may_see_guest_links,
             "active_filters": form.active_filters() if form.is_bound else 0,
         },
     )

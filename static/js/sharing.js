@@ -77,7 +77,8 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form.matches("[data-share-selection]")) {
+    // The selection's other actions (worklist_selection.js) carry their own formaction.
+    if (form.matches("[data-share-selection]") && !(event.submitter && event.submitter.hasAttribute("formaction"))) {
       // form.elements includes the checkboxes tied to the form by their form="" attribute.
       var chosen = Array.prototype.filter.call(form.elements, function (box) {
         return box.name === "study" && box.checked;

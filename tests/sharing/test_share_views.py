@@ -299,13 +299,13 @@ def test_worklist_page_has_checkboxes_and_actions_only_with_share_study(
     url = reverse("worklists:detail", args=[worklist.public_id])
     body = login(owner).get(url).content.decode()
     assert (
-        'form="study-selection"' in body
+        'form="worklist-selection"' in body
         and f'value="{study.public_id}"' in body
         and "Actions" in body
     )
     assert reverse("sharing:share", args=[worklist.public_id]) in body
     body = login(read_only).get(url).content.decode()
-    assert "study-selection" not in body and "Actions" not in body
+    assert "worklist-selection" not in body and "Actions" not in body
 
 
 def test_admin_lists_shares_and_invitations(client, owner, worklist, study, colleague):
