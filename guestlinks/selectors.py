@@ -35,13 +35,13 @@ def study_guest_links(*, study: Study, worklist: Worklist) -> QuerySet[GuestLink
     opened = GuestLinkAccess.objects.filter(
         link=OuterRef("pk"), outcome=GuestLinkAccess.Outcome.OPENED
     ).order_by("-created_at", "-id")
-    included = GuestLink.extra_studies.through.objects
+    included: Any = GuestLink.extra_studies.through.objects  # the link-study rows (auto M2M)
     extra_count = (
         included.filter(guestlink=OuterRef("pk"))
         .order_by()
         .values("guestlink")
-        .annotate(count=Count("pk"))
-        .values("count")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     return (
         GuestLink.objects.filter(
