@@ -98,6 +98,9 @@ def viewer_studies(studies: Iterable[Study]) -> list[dict[str, Any]]:
             "uid": study.study_instance_uid,
             "label": _label(study),
             "date": study.study_date.strftime("%d/%m/%Y") if study.study_date else "",
+            # Compared with the first study's: a guest link for several studies may hold later
+            # ones than the study it opened on, which are not priors.
+            "isoDate": study.study_date.isoformat() if study.study_date else "",
             "description": study.study_description,
             "series": series_by_study[study.pk],
         }

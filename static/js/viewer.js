@@ -142,7 +142,8 @@
       button.type = "button";
       button.className = "study-item";
       button.setAttribute("aria-pressed", String(index === state.study));
-      button.textContent = (index === 0 ? "Current: " : "Prior: ") + study.label;
+      var later = index > 0 && study.isoDate && study.isoDate > (data.studies[0].isoDate || "9");
+      button.textContent = (index === 0 ? "Current: " : later ? "Later: " : "Prior: ") + study.label;
       button.disabled = !study.series.length;
       button.addEventListener("click", function () { openStudy(index); stage.focus(); });
       li.append(button);
