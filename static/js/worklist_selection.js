@@ -5,7 +5,7 @@
   "use strict";
   var form = document.querySelector("[data-worklist-selection]");
   if (!form) return;
-  var count = form.querySelector("[data-selection-count]");
+  var count = document.querySelector("[data-selection-count]");
 
   function checked() {
     return Array.prototype.filter.call(form.elements, function (box) {
@@ -15,7 +15,7 @@
 
   function update() {
     var n = checked();
-    if (count) count.textContent = n ? n + " selected" : "Select studies for:";
+    if (count) count.textContent = n ? n + " selected" : "";
   }
 
   form.addEventListener("change", function (event) {
@@ -25,7 +25,7 @@
       update();
     }
   });
-  form.addEventListener("submit", function (event) {
+  form.addEventListener("submit", function (event) { // also for buttons tied by form=""
     if (!event.submitter || !event.submitter.hasAttribute("data-worklist-action")) return;
     if (!checked()) {
       event.preventDefault();

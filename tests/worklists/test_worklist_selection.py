@@ -15,7 +15,8 @@ from tests.worklists.test_worklist_scale import WORKLIST_PAGE_QUERIES, _page_que
 pytestmark = pytest.mark.django_db
 
 GUESTLINK_BUTTON = re.compile(
-    r'<button type="submit" formaction="(?P<url>[^"]+)" data-worklist-action="guestlink">'
+    r'<button type="submit" form="worklist-selection" formaction="(?P<url>[^"]+)" '
+    r'data-worklist-action="guestlink">'
     r"Create guest link</button>"
 )
 
@@ -76,13 +77,13 @@ def test_the_owner_gets_the_form_checkboxes_and_the_button(client, owner, workli
         "guestlinks:create_multi", kwargs={"worklist_id": worklist.public_id}
     )
     assert "js/worklist_selection.js" in body
-    # The checkboxes are inside the form (no form="" attribute needed without JavaScript).
+    # The checkboxes are inside the form; the buttons, beside the count, name it.
     form = body[
         body.index('id="worklist-selection"') : body.index(
             "</form>", body.index('id="worklist-selection"')
         )
     ]
-    assert f'value="{study.public_id}"' in form and "Create guest link" in form
+    assert f'value="{study.public_id}"' in form
 
 
 def test_sharing_without_guest_links_gets_checkboxes_but_no_button(client, member, worklist, study):
@@ -116,7 +117,10 @@ def test_registered_actions_show_in_order_for_their_permission(
     body = page(client, uploader, worklist)
     assert "Do the test thing" in body and "Create guest link" not in body
     url = reverse("guestlinks:create_multi", kwargs={"worklist_id": worklist.public_id})
-    assert f'formaction="{url}" data-worklist-action="test_upload_action"' in body
+    assert (
+        f'form="worklist-selection" formaction="{url}" data-worklist-action="test_upload_action"'
+        in body
+    )
 
 
 def test_the_actions_cost_no_query(client, owner, worklist):
