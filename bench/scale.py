@@ -1,7 +1,7 @@
 """The worklist pages at archive sizes: `make bench` (section "Scale"), or on its own:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cimar .venv/bin/python -m bench.scale \
-        [--million] [--reuse] [--sizes 1000,10000]
+        [--million] [--reuse] [--sizes 1000,10000] [--explain]
 
 Needs PostgreSQL (the sizes it is about): it makes its own database, `<name>_scale` beside the
 one DATABASE_URL names, migrates it, creates the demo accounts and worklists, then grows the
@@ -26,6 +26,7 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEAT = 30
+EXPLAIN = "--explain" in sys.argv  # also print each page's slowest query's plan and buffers
 LINKS_AND_SHARES = 200  # on the one study whose page is measured
 
 
@@ -71,6 +72,45 @@ def timed(client: Any, path: str, repeat: int = REPEAT) -> dict[str, float | int
     }
 
 
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node] + [n for child in node.get("Plans", []) for n in _plan_nodes(child)]
+
+
+def explain(client: Any, path: str) -> dict[str, Any]:
+    """The slowest query of one request, run again under EXPLAIN (ANALYZE, BUFFERS): its time
+    in the database, the scans it used (a sequential scan of a big table shows up here), and
+    its buffers (pages found in PostgreSQL's cache / read from the operating system)."""
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(path)  # warm
+    with CaptureQueriesContext(connection) as captured:
+        client.get(path)
+    slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + slowest["sql"])
+        (plan,) = cursor.fetchone()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    top = plan[0]
+    nodes = _plan_nodes(top["Plan"])
+    scans = sorted(
+        {
+            f"{n['Node Type']} {n.get('Index Name') or n.get('Relation Name', '')}".strip()
+            for n in nodes
+            if "Scan" in n["Node Type"]
+        }
+    )
+    return {
+        "ms": round(top["Execution Time"], 1),
+        "hit": top["Plan"].get("Shared Hit Blocks", 0),
+        "read": top["Plan"].get("Shared Read Blocks", 0),
+        "scans": scans,
+    }
+
+
 def measure(client: Any, worklist: Any, study: Any) -> dict[str, dict[str, float | int]]:
     from studies.models import WorklistEntry
     from studies.selectors import SORTS, _cursor, worklist_entries
@@ -82,29 +122,34 @@ def measure(client: Any, worklist: Any, study: Any) -> dict[str, dict[str, float
     )[max(0, entries * 3 // 4) : max(0, entries * 3 // 4) + 1]
     row = dict(zip([field for field, _ in SORTS["date"]], deep[0], strict=True))
     cursor = _cursor(entries * 3 // 4 // 25 + 1, SORTS["date"], row)
-    figures = {
-        "worklist page": timed(client, base),
-        "search: name": timed(client, base + "?q=smith"),
-        "search: name and given name": timed(client, base + "?q=taylor+oliver"),
-        "search: description word": timed(client, base + "?q=angiogram"),
-        "search: patient ID prefix": timed(client, base + "?q=SC00012"),
-        "search: accession number": timed(client, base + "?q=ACC000000042"),
-        "filter: modality and dates": timed(
-            client, base + "?modality=CT&date_from=2020-01-01&date_to=2021-12-31"
+    paths = {
+        "worklist page": base,
+        "search: name": base + "?q=smith",
+        "search: name and given name": base + "?q=taylor+oliver",
+        "search: description word": base + "?q=angiogram",
+        "search: patient ID prefix": base + "?q=SC00012",
+        "search: accession number": base + "?q=ACC000000042",
+        "filter: modality and dates": base + "?modality=CT&date_from=2020-01-01&date_to=2021-12-31",
+        "sort: patient name": base + "?sort=name",
+        "sort: oldest first": base + "?sort=-date",
+        "sort: recently added": base + "?sort=added",
+        "deep page (3/4 down)": base + f"?after={cursor}",
+        f"study page ({LINKS_AND_SHARES} links, shares)": (
+            f"/studies/{study.public_id}/?worklist={worklist.public_id}"
         ),
-        "sort: patient name": timed(client, base + "?sort=name"),
-        "sort: oldest first": timed(client, base + "?sort=-date"),
-        "sort: recently added": timed(client, base + "?sort=added"),
-        "deep page (3/4 down)": timed(client, base + f"?after={cursor}"),
-        f"study page ({LINKS_AND_SHARES} links, shares)": timed(
-            client, f"/studies/{study.public_id}/?worklist={worklist.public_id}"
-        ),
-        "guest-link panel": timed(
-            client,
-            f"/studies/{study.public_id}/?worklist={worklist.public_id}&panel=guest-links",
+        "guest-link panel": (
+            f"/studies/{study.public_id}/?worklist={worklist.public_id}&panel=guest-links"
         ),
     }
-    return figures
+    if EXPLAIN:
+        print("\nThe slowest query of each page under EXPLAIN (ANALYZE, BUFFERS):")
+        for name, path in paths.items():
+            plan = explain(client, path)
+            print(
+                f"  {name:34} {plan['ms']:7.1f} ms  buffers hit {plan['hit']:>6} read "
+                f"{plan['read']:>5}  {', '.join(plan['scans'])}"
+            )
+    return {name: timed(client, path) for name, path in paths.items()}
 
 
 def _links_and_shares(study: Any, worklist: Any, user: Any, others: list[Any]) -> None:
