@@ -49,4 +49,11 @@ def link_password_matches(
         if rehashed is not None:
             rehashed(link_password_hash(raw))
 
-    return check_password(password, encoded, setter=setter, preferred=LINK_PASSWORD_HASHER)
+    # Django takes a hasher instance as `preferred` (get_hasher returns it as is); the stubs
+    # know only the name of one in settings.PASSWORD_HASHERS.
+    return check_password(
+        password,
+        encoded,
+        setter=setter,
+        preferred=LINK_PASSWORD_HASHER,  # type: ignore[arg-type]
+    )
