@@ -313,6 +313,29 @@ def summarise(rows: list[dict[str, Any]], slices: int) -> dict[str, Any]:
     }
 
 
+def password_checks(runs: int = 7) -> dict[str, float]:
+    """The gate's password check in process, median ms: a link hash with Django's default
+    Argon2 (links made before links/passwords.py; also every account's) and with the link
+    hasher (links/passwords.py). Both in this process, so the machine's load hits both alike."""
+    from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
+
+    from links.passwords import LINK_PASSWORD_HASHER, link_password_matches
+
+    figures = {}
+    for name, hasher in (
+        ("default Argon2 (100 MiB, t=2, p=8)", Argon2PasswordHasher()),
+        ("link Argon2id (19 MiB, t=2, p=1)", LINK_PASSWORD_HASHER),
+    ):
+        encoded = make_password(GUEST_PASSWORD, hasher=hasher)
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            assert link_password_matches(GUEST_PASSWORD, encoded)  # (no upgrade stored here)
+            times.append((time.perf_counter() - started) * 1000)
+        figures[name] = round(statistics.median(times), 1)
+    return figures
+
+
 def print_figures(figures: dict[str, Any] | None) -> None:
     print("\nPhone on slow 4G (390x844 at 3x; 150 ms RTT, 1.6 Mbit/s down, 750 kbit/s up)")
     if figures is None:
@@ -335,6 +358,12 @@ def print_figures(figures: dict[str, Any] | None) -> None:
             f"{row['after_gate_ms']} ms; windowing in the {row['wl_windowing']}"
         )
     print(f"  targets: first image <= 1.0 s, full series <= 6 s, W/L step <= 50 ms (CPU /{4})")
+    checks = password_checks()
+    print(
+        "  the gate's password check, in process (median ms): "
+        + "; ".join(f"{name} {ms}" for name, ms in checks.items())
+    )
+    print(f"  load average: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 def main() -> None:

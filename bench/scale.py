@@ -1,7 +1,7 @@
 """The worklist pages at archive sizes: `make bench` (section "Scale"), or on its own:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cimar .venv/bin/python -m bench.scale \
-        [--million] [--reuse] [--sizes 1000,10000]
+        [--million] [--reuse] [--sizes 1000,10000] [--explain]
 
 Needs PostgreSQL (the sizes it is about): it makes its own database, `<name>_scale` beside the
 one DATABASE_URL names, migrates it, creates the demo accounts and worklists, then grows the
@@ -26,6 +26,7 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEAT = 30
+EXPLAIN = "--explain" in sys.argv  # also print each page's slowest query's plan and buffers
 LINKS_AND_SHARES = 200  # on the one study whose page is measured
 
 
@@ -52,22 +53,68 @@ def timed(client: Any, path: str, repeat: int = REPEAT) -> dict[str, float | int
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    times = []
+    times, cpu = [], []
     queries = 0
     for _ in range(repeat):
         connection.queries_log.clear()  # a full log (9000) would count every request as 0
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             response = client.get(path)
             times.append((time.perf_counter() - started) * 1000)
+            # This process's CPU only (not the database's, nor time waiting for a core): on a
+            # loaded machine the wall time above includes the wait, this does not.
+            cpu.append((time.thread_time() - started_cpu) * 1000)
         if response.status_code != 200:
             raise RuntimeError(f"{path}: {response.status_code}")
         queries = len(captured)
     times.sort()
+    cpu.sort()
     return {
         "median_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
+        "cpu_p95_ms": round(cpu[int(len(cpu) * 0.95) - 1], 1),
         "queries": queries,
+    }
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node] + [n for child in node.get("Plans", []) for n in _plan_nodes(child)]
+
+
+def explain(client: Any, path: str) -> dict[str, Any]:
+    """Every query of one request, run again under EXPLAIN (ANALYZE, BUFFERS): their time in
+    the database and buffers (pages found in PostgreSQL's cache / read from the operating
+    system), and the scans of the costliest one (a sequential scan of a big table shows up)."""
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(path)  # warm
+    with CaptureQueriesContext(connection) as captured:
+        client.get(path)
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            if not query["sql"].lstrip().upper().startswith("SELECT"):
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query["sql"])
+            (plan,) = cursor.fetchone()
+            plans.append((json.loads(plan) if isinstance(plan, str) else plan)[0])
+    costliest = max(plans, key=lambda plan: plan["Execution Time"])
+    scans = sorted(
+        {
+            f"{n['Node Type']} {n.get('Index Name') or n.get('Relation Name', '')}".strip()
+            for n in _plan_nodes(costliest["Plan"])
+            if "Scan" in n["Node Type"]
+        }
+    )
+    return {
+        "ms": round(sum(plan["Execution Time"] for plan in plans), 1),
+        "costliest_ms": round(costliest["Execution Time"], 1),
+        "hit": sum(plan["Plan"].get("Shared Hit Blocks", 0) for plan in plans),
+        "read": sum(plan["Plan"].get("Shared Read Blocks", 0) for plan in plans),
+        "scans": scans,
     }
 
 
@@ -82,29 +129,35 @@ def measure(client: Any, worklist: Any, study: Any) -> dict[str, dict[str, float
     )[max(0, entries * 3 // 4) : max(0, entries * 3 // 4) + 1]
     row = dict(zip([field for field, _ in SORTS["date"]], deep[0], strict=True))
     cursor = _cursor(entries * 3 // 4 // 25 + 1, SORTS["date"], row)
-    figures = {
-        "worklist page": timed(client, base),
-        "search: name": timed(client, base + "?q=smith"),
-        "search: name and given name": timed(client, base + "?q=taylor+oliver"),
-        "search: description word": timed(client, base + "?q=angiogram"),
-        "search: patient ID prefix": timed(client, base + "?q=SC00012"),
-        "search: accession number": timed(client, base + "?q=ACC000000042"),
-        "filter: modality and dates": timed(
-            client, base + "?modality=CT&date_from=2020-01-01&date_to=2021-12-31"
+    paths = {
+        "worklist page": base,
+        "search: name": base + "?q=smith",
+        "search: name and given name": base + "?q=taylor+oliver",
+        "search: description word": base + "?q=angiogram",
+        "search: patient ID prefix": base + "?q=SC00012",
+        "search: accession number": base + "?q=ACC000000042",
+        "filter: modality and dates": base + "?modality=CT&date_from=2020-01-01&date_to=2021-12-31",
+        "sort: patient name": base + "?sort=name",
+        "sort: oldest first": base + "?sort=-date",
+        "sort: recently added": base + "?sort=added",
+        "deep page (3/4 down)": base + f"?after={cursor}",
+        f"study page ({LINKS_AND_SHARES} links, shares)": (
+            f"/studies/{study.public_id}/?worklist={worklist.public_id}"
         ),
-        "sort: patient name": timed(client, base + "?sort=name"),
-        "sort: oldest first": timed(client, base + "?sort=-date"),
-        "sort: recently added": timed(client, base + "?sort=added"),
-        "deep page (3/4 down)": timed(client, base + f"?after={cursor}"),
-        f"study page ({LINKS_AND_SHARES} links, shares)": timed(
-            client, f"/studies/{study.public_id}/?worklist={worklist.public_id}"
-        ),
-        "guest-link panel": timed(
-            client,
-            f"/studies/{study.public_id}/?worklist={worklist.public_id}&panel=guest-links",
+        "guest-link panel": (
+            f"/studies/{study.public_id}/?worklist={worklist.public_id}&panel=guest-links"
         ),
     }
-    return figures
+    if EXPLAIN:
+        print("\nEach page's queries under EXPLAIN (ANALYZE, BUFFERS): database ms (all; the")
+        print("costliest), buffers hit / read (all), and the scans of the costliest query")
+        for name, path in paths.items():
+            plan = explain(client, path)
+            print(
+                f"  {name:30} {plan['ms']:6.1f} {plan['costliest_ms']:6.1f} ms  "
+                f"{plan['hit']:>6} / {plan['read']:<4} {', '.join(plan['scans'])}"
+            )
+    return {name: timed(client, path) for name, path in paths.items()}
 
 
 def _links_and_shares(study: Any, worklist: Any, user: Any, others: list[Any]) -> None:
@@ -188,26 +241,34 @@ def main() -> None:
         seeded = time.monotonic() - started
         study = Study.objects.filter(entries__worklist=targets[0]).order_by("id").first()
         _links_and_shares(study, targets[0], user, targets[1:])
-        print(f"Scale: {size} studies (seeded in {seeded:.1f} s), measuring ...", flush=True)
+        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(
+            f"Scale: {size} studies (seeded in {seeded:.1f} s, load {load}), measuring ...",
+            flush=True,
+        )
         results[size] = {"seed_seconds": round(seeded, 1), **measure(client, targets[0], study)}
     print_report(results)
 
 
 def print_report(results: dict[int, dict[str, Any]]) -> None:
     sizes = list(results)
-    print("\nWorklist pages for a user in 50 worklists (PostgreSQL, server time, p95 ms / queries)")
-    print(f"{'':32}" + "".join(f"{size:>16,}" for size in sizes))
+    print("\nWorklist pages for a user in 50 worklists (PostgreSQL; p95 ms of server time, wall /")
+    print("this process's CPU (without the database's) / queries)")
+    print(f"{'':32}" + "".join(f"{size:>22,}" for size in sizes))
     first = results[sizes[0]]
     for name in first:
         if name == "seed_seconds":
             continue
         cells = "".join(
-            f"{results[s][name]['p95_ms']:>10.1f} / {results[s][name]['queries']:<3}" for s in sizes
+            f"{results[s][name]['p95_ms']:>9.1f} /{results[s][name]['cpu_p95_ms']:>6.1f} / "
+            f"{results[s][name]['queries']:<3}"
+            for s in sizes
         )
         print(f"{name:32}{cells}")
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(
         f"{'seed (s, cumulative step)':32}"
-        + "".join(f"{results[s]['seed_seconds']:>16}" for s in sizes)
+        + "".join(f"{results[s]['seed_seconds']:>22}" for s in sizes)
     )
 
 

@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -33,6 +32,7 @@ from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
 from links.gate import Gate, GateResult
 from links.messages import local_time, notify_creator, send_to_recipients
+from links.passwords import link_password_hash
 from links.ratelimit import GateLimits
 from notifications.services import topic_send_again
 from studies.models import Study, WorklistEntry
@@ -180,7 +180,7 @@ def guestlink_create(
         expires_at=expires_at,
         max_uses=max_uses,
         password_kind=kind,
-        password_hash=make_password(secret_text) if secret_text else "",
+        password_hash=link_password_hash(secret_text) if secret_text else "",
         max_password_attempts=max_password_attempts,
         email=email,
         message=message,

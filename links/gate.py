@@ -21,7 +21,6 @@ GET and HEAD never reach this module: only a deliberate POST is an attempt.
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
@@ -30,6 +29,7 @@ from django.utils import timezone
 from audit.services import client_ip
 
 from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, token_digest
+from .passwords import link_password_matches
 from .ratelimit import GateLimits, attempt_exceeded
 
 L = TypeVar("L", bound=BearerLink)
@@ -111,7 +111,14 @@ class Gate(Generic[L]):
         )
 
     def password_matches(self, link: L, password: str) -> bool:
-        return check_password(password, link.password_hash)
+        def store(new_hash: str) -> None:
+            # Only if the hash is still the one checked (a creator may have changed it since).
+            self.model._default_manager.filter(pk=link.pk, password_hash=link.password_hash).update(
+                password_hash=new_hash
+            )
+            link.password_hash = new_hash
+
+        return link_password_matches(password, link.password_hash, rehashed=store)
 
     # --- an attempt ----------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
@@ -37,6 +36,7 @@ from links.models import (
     AccessOutcome,
     token_digest,
 )
+from links.passwords import link_password_hash
 from links.ratelimit import GateLimits, Limited
 from studies.archives import skipped_name
 from studies.services import IngestScope, discard_stored, study_ingest_scoped
@@ -181,7 +181,7 @@ def uploadlink_create(
         label=label.strip(),
         expires_at=expires_at,
         max_uses=max_uses,
-        password_hash=make_password(password) if password else "",
+        password_hash=link_password_hash(password) if password else "",
         max_password_attempts=max_password_attempts,
         email=email,
         message=message,
@@ -255,7 +255,7 @@ def uploadlink_update(
     if password is None:
         link.password_hash = ""
     elif password:
-        link.password_hash = make_password(password)
+        link.password_hash = link_password_hash(password)
     if link.password_failures > link.max_password_attempts:
         link.password_failures = link.max_password_attempts
     if disabled is True and link.disabled_at is None:

@@ -154,3 +154,74 @@ def test_windowing_in_the_browser_gives_the_servers_pixels_for_monochrome1(
     page.get_by_label("Window preset").select_option("")
     expect(page.locator("#viewer-image")).to_be_visible()
     expect(page.locator("#viewer-canvas")).to_be_hidden()
+
+
+def test_a_jump_cancels_the_prefetches_no_longer_near_and_asks_for_the_new_slice_first(
+    new_page, live_server, read_only, study, worklist
+):
+    slices = 24
+    series = ct_series(study, slices=slices, size=64)
+    uids = list(
+        series.instances.order_by("instance_number").values_list("sop_instance_uid", flat=True)
+    )
+    page = phone(new_page)
+    log_in(page, live_server, "readonly", PASSWORD)
+    # A slow network, so that the prefetches are still in flight when the user jumps.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 600,
+            "downloadThroughput": 40_000,
+            "uploadThroughput": 40_000,
+        },
+    )
+    events: list[tuple[str, str]] = []  # (what, url) in the order the browser reports them
+    page.on("request", lambda r: events.append(("start", r.url)) if "/frames/" in r.url else None)
+    page.on(
+        "requestfailed",
+        lambda r: (
+            events.append(("aborted", r.url))
+            if "/frames/" in r.url and "ABORTED" in (r.failure or "")
+            else None
+        ),
+    )
+
+    def slice_of(url: str) -> int:
+        return next(i for i, uid in enumerate(uids) if f"/instances/{uid}/" in url)
+
+    page.goto(viewer_url(live_server, study, worklist), wait_until="domcontentloaded")
+    # Wait until prefetches of the first slices are under way, then jump to the last slice.
+    page.wait_for_function("() => document.getElementById('viewer-slider').max === '24'")
+    deadline = 200
+    while not any(w == "start" and 0 < slice_of(u) < 6 for w, u in events) and deadline:
+        page.wait_for_timeout(50)
+        deadline -= 1
+    assert deadline, events
+    jumped_at = len(events)
+    page.locator("#viewer-slider").focus()
+    page.keyboard.press("End")  # the slider's own key: to the last slice
+    expect(page.locator("#viewer-slider")).to_have_value(str(slices))
+    expect(page.locator("#viewer-slider")).to_have_attribute(
+        "data-lossless", str(slices), timeout=60_000
+    )
+
+    before, after = events[:jumped_at], events[jumped_at:]
+    near_start = {u for w, u in before if w == "start" and slice_of(u) < 6}
+    done_before = {u for w, u in before if w == "aborted"}
+    aborted = [u for w, u in after if w == "aborted" and u in near_start]
+    # The prefetches near the first slice that were in flight were dropped by the browser ...
+    assert aborted, events
+    assert all(slice_of(u) < 6 for u in aborted) and not done_before
+    # ... and the last slice is the first thing asked for after the jump.
+    started = [u for w, u in after if w == "start"]
+    assert slice_of(started[0]) == slices - 1, [slice_of(u) for u in started]
+    assert "accept=image/jpeg" in started[0]  # its preview first (small), then its lossless
+    # The slices near the new one come before the slices near the old one.
+    order = [slice_of(u) for u in started]
+    first_far = next((k for k, i in enumerate(order) if i < slices // 2), len(order))
+    assert all(i >= slices - 6 for i in order[: min(first_far, 6)]), order
+    # Every slice still ends up loaded (the dropped ones asked for again when their turn comes).
+    expect(page.locator("#viewer-loading")).to_have_text("")

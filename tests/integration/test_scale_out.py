@@ -2,9 +2,12 @@
 
 Two gunicorn processes (A and B) and a real Celery worker run as subprocesses against the test
 database, the broker and moto's S3 server on loopback. The study's file is in the bucket; the
-worker pre-renders it into the bucket's frame cache; the study is shared and a guest link
-opened through A; the guest's frames, and the recipient's worklist and frames, are read
-through B. Runs on the PostgreSQL + Redis leg; skipped otherwise.
+worker pre-renders it into the bucket's frame cache. Through A's pages, as a browser without
+JavaScript would (log in, the share dialog's form and the study page's guest-link panel, each
+posted with its page's CSRF token), the owner shares the study and makes a password-protected
+guest link, and the guest opens it through A's gate. The guest's viewer and frames, and the
+recipient's worklist and frames, are read through B.
+Runs on the PostgreSQL + Redis leg; skipped otherwise.
 """
 
 import http.cookiejar
@@ -24,8 +27,8 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from guestlinks.services import guestlink_create
-from sharing.services import ShareTarget, studies_share
+from guestlinks.models import GuestLink
+from sharing.models import Share
 from testkit.dicom_files import dataset
 from tests.dicomweb.test_object_storage import BUCKET, free_port, keys, moto_endpoint, s3
 from tests.factories import (
@@ -42,6 +45,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(settings.BASE_DIR)
 BIN = Path(sys.executable).parent
 PASSWORD = "a-long-test-password-42"
+LINK_PASSWORD = "blue-heron-42"
 WAIT = 90
 
 
@@ -56,33 +60,44 @@ def database_url() -> str:
 
 
 class Browser:
-    """Cookies shared across both processes (a cookie's host is 127.0.0.1 whatever the port)."""
+    """A browser without JavaScript: cookies (shared by both processes: a cookie's host is
+    127.0.0.1 whatever the port), forms posted with the CSRF token of the page they are on,
+    redirects followed (the final URL is kept, as the address bar would show it)."""
 
     def __init__(self) -> None:
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.url = ""
 
-    def get(self, url: str) -> tuple[int, bytes]:
+    def _open(self, request: urllib.request.Request | str) -> tuple[int, bytes]:
         try:
-            with self.opener.open(url, timeout=60) as response:
+            with self.opener.open(request, timeout=60) as response:
+                self.url = response.url
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
         except OSError:  # not listening yet
             return 0, b""
 
-    def post_form(self, url: str, fields: dict[str, str]) -> tuple[int, bytes]:
-        status, page = self.get(url)
-        assert status == 200, page[-500:]
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    def get(self, url: str) -> tuple[int, bytes]:
+        return self._open(url)
+
+    def post_form(
+        self, url: str, fields: dict[str, str | list[str]], *, page: str = ""
+    ) -> tuple[int, bytes]:
+        """Open `page` (default: `url`), then post `fields` to `url` with that page's token."""
+        status, body = self.get(page or url)
+        assert status == 200, body[-500:]
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)
         assert token, "no CSRF token on the form"
-        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1).decode(), **fields})
-        request = urllib.request.Request(url, data=body.encode(), method="POST")
-        try:
-            with self.opener.open(request, timeout=60) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+        data = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": token.group(1).decode(), **fields}, doseq=True
+        )
+        referer = page or url  # Django checks the Referer of HTTPS posts only; sent as a browser
+        request = urllib.request.Request(
+            url, data=data.encode(), method="POST", headers={"Referer": referer}
+        )
+        return self._open(request)
 
 
 def wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -174,25 +189,43 @@ def test_share_and_guest_link_through_one_process_frames_through_the_other(stack
     prerender_study.delay(study.pk)  # the worker renders into the bucket's frame cache
     wait_for(lambda: any(k.startswith("render-cache/") for k in keys(bucket)), "pre-rendering")
 
-    # A: the owner logs in and shares the study to the group worklist by its share code.
+    # A: the owner logs in, shares the study by the group worklist's share code through the
+    # share dialog's page, and makes a guest link through the study page's guest-link panel.
     owner_browser = Browser()
     status, _ = owner_browser.post_form(
         f"{web_a}{reverse('accounts:login')}", {"username": "owner", "password": PASSWORD}
     )
-    assert status == 200
-    outcomes = studies_share(
-        actor=owner,
-        studies=[study],
-        source_worklist=source,
-        targets=[ShareTarget(channel="share_code", key=target.share_code)],
+    assert status == 200 and owner_browser.url.startswith(web_a)
+    assert "login" not in owner_browser.url, "the login did not succeed"
+    share_url = f"{web_a}{reverse('sharing:share', args=[source.public_id])}"
+    status, page = owner_browser.post_form(
+        share_url,
+        {"study": [str(study.public_id)], "share": "1", "share_codes": target.share_code},
+        page=f"{share_url}?study={study.public_id}",
     )
-    assert all(outcome.ok for outcome in outcomes[study]), outcomes
-    link = guestlink_create(actor=owner, study=study, worklist=source)
+    assert status == 200, page[-1000:]
+    assert b"outcome-shared" in page and b"outcome-refused" not in page, page[-2000:]
+    assert Share.objects.filter(study=study, target_worklist=target).exists()
+    study_page = f"{web_a}{reverse('studies:detail', args=[study.public_id])}"
+    study_page += f"?worklist={source.public_id}&panel=guest-links"
+    status, page = owner_browser.post_form(
+        f"{web_a}{reverse('guestlinks:create', args=[source.public_id, study.public_id])}",
+        {"gl-expires": "7d", "gl-max_password_attempts": "5", "gl-password": LINK_PASSWORD},
+        page=study_page,
+    )
+    assert status == 200 and b"Guest link created" in page, page[-2000:]
+    urls = re.findall(rb'value="([^"]+)" data-gl-url', page)
+    assert len(urls) == 1, urls
+    link_url = urls[0].decode()
+    # The page gives the site's address (SITE_URL); the guest comes in through A.
+    link_path = urllib.parse.urlsplit(link_url).path
 
-    # A: a guest opens the link ("Open study"), which starts the guest session.
+    # A: the guest opens the link through the gate with its password.
     guest = Browser()
-    status, page = guest.post_form(f"{web_a}{link.get_absolute_url()}", {})
+    status, page = guest.post_form(f"{web_a}{link_path}", {"password": LINK_PASSWORD})
     assert status == 200, page[-500:]
+    viewer = reverse("guestlinks:viewer", args=[study.public_id])
+    assert guest.url == f"{web_a}{viewer}", guest.url
     frame = reverse(
         "dicomweb:frame_rendered",
         kwargs={
@@ -202,9 +235,12 @@ def test_share_and_guest_link_through_one_process_frames_through_the_other(stack
             "frame": 1,
         },
     )
-    # B: the guest's frames, from the process that did not open the link.
+    # B: the guest's viewer and frames, from the process that did not open the link.
+    status, page = guest.get(f"{web_b}{viewer}")
+    assert status == 200 and instance.sop_instance_uid.encode() in page, page[-1000:]
     status, image = guest.get(f"{web_b}{frame}")
     assert status == 200 and image.startswith(b"\x89PNG")
+    assert GuestLink.objects.get().use_count == 1
 
     # B: the recipient sees the shared study in the group worklist and reads its frames.
     recipient_browser = Browser()
