@@ -267,7 +267,7 @@ def guestlink_update(
     `max_password_attempts`, `message`, `email`, `mobile`), `disabled=True/False` to disable
     or re-enable it, `unlock=True` to unlock a locked link (the wrong-password count starts
     again), and `send=True` to send it to its recipients again. A changed email or mobile is
-    sent the link at once. Every value is checked as at creation and against the
+    sent the link at once while it opens. Every value is checked as at creation and against the
     organisation's policy; the change, and an unlock on its own, are audited.
     """
     if not guestlink_can_delete(user=actor, link=link):
@@ -360,13 +360,15 @@ def guestlink_update(
     elif disabled is False and link.disabled_at is not None:
         link.disabled_at = None
         changed["disabled"] = False
-    resend_to = {name for name in ("email", "mobile") if changed.get(name)}
-    if send:
-        resend_to |= {name for name in ("email", "mobile") if getattr(link, name)}
-    if resend_to and link.state_at(now) != GuestLink.State.ACTIVE:
+    opens = link.state_at(now) == GuestLink.State.ACTIVE
+    if send and not opens:
         raise ValidationError(
             {"send": "This link does not open now, so it cannot be sent: enable or extend it."}
         )
+    # A new recipient gets the link at once, if it opens (else with "send" once it does).
+    resend_to = {name for name in ("email", "mobile") if changed.get(name)} if opens else set()
+    if send:
+        resend_to |= {name for name in ("email", "mobile") if getattr(link, name)}
     link.full_clean()
     link.save()
     common = {

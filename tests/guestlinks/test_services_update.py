@@ -164,6 +164,10 @@ def test_a_link_that_does_not_open_is_not_sent(owner, make_link):
     with pytest.raises(ValidationError) as error:
         update(owner, link, send=True)
     assert "send" in error.value.message_dict
+    update(owner, link, email="b@example.net")  # changed, but not sent while disabled
+    assert [m.recipient for m in outbox("guestlink_invite")] == ["a@example.net"]
+    update(owner, link, disabled=False, send=True)
+    assert [m.recipient for m in outbox("guestlink_invite")] == ["a@example.net", "b@example.net"]
 
 
 def test_disable_and_enable(client, owner, make_link):
