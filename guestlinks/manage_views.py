@@ -89,7 +89,8 @@ def handout(request: HttpRequest, public_id: str) -> HttpResponse:
     or logged; the page is never cached)."""
     link = get_guestlink_for_user(request.user, public_id)
     may_see_url = link.created_by_id == request.user.pk or bool(
-        {"view_guest_links", "create_guest_links"} & set(worklist_permissions(request.user, link.worklist))
+        {"view_guest_links", "create_guest_links"}
+        & set(worklist_permissions(request.user, link.worklist))
     )
     if not may_see_url:
         raise PermissionDenied("Your role on this worklist does not show guest links.")

@@ -111,9 +111,7 @@ def link_option_errors(
     return errors
 
 
-def check_link_options(
-    *, organisation: Any, now: datetime | None = None, **options: Any
-) -> None:
+def check_link_options(*, organisation: Any, now: datetime | None = None, **options: Any) -> None:
     """Raise ValidationError (messages by option name) for anything the organisation's policy
     does not allow. Options are `guestlink_create`'s names; `allow_download` and
     `one_time_code` are checked when given (None or left out: not asked)."""
@@ -195,7 +193,7 @@ def shape_form(form: forms.Form, policy: GuestLinkPolicy) -> None:
         _set_max(field, policy.max_password_attempts_limit)
     if "password" in fields:
         field = fields["password"]
-        field.min_length = policy.min_password_length
+        field.min_length = policy.min_password_length  # type: ignore[attr-defined]
         field.widget.attrs["minlength"] = str(policy.min_password_length)
         field.validators = [
             v for v in field.validators if not isinstance(v, validators.MinLengthValidator)
@@ -218,10 +216,13 @@ def shape_form(form: forms.Form, policy: GuestLinkPolicy) -> None:
         presets = [key for key in allowed if key in getattr(form, "expiry_presets", {})]
         if field.initial not in allowed and presets:
             field.initial = presets[-1]  # the longest preset allowed
-        if policy.max_expiry_days < GuestLinkPolicy().max_expiry_days and "expires_custom" in fields:
-            fields["expires_custom"].help_text = (
-                f"Your organisation's local time; at most {_days(policy)} from now."
-            )
+        if (
+            policy.max_expiry_days < GuestLinkPolicy().max_expiry_days
+            and "expires_custom" in fields
+        ):
+            fields[
+                "expires_custom"
+            ].help_text = f"Your organisation's local time; at most {_days(policy)} from now."
 
 
 def _set_max(field: forms.Field, limit: int) -> None:

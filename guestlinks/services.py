@@ -43,7 +43,6 @@ from worklists.models import Worklist
 
 from .devices import describe_user_agent
 from .leaks import mentions_date, mentions_secret
-from .policy import link_option_errors, link_organisation, merge_errors, policy_for
 from .models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
     MAX_EXPIRY_DAYS,
@@ -54,6 +53,7 @@ from .models import (
     GuestLinkAccess,
     token_digest,
 )
+from .policy import link_option_errors, link_organisation, merge_errors, policy_for
 
 DEFAULT_EXPIRY = timedelta(days=7)
 MAX_EXPIRY = timedelta(days=MAX_EXPIRY_DAYS)
@@ -293,9 +293,7 @@ def guestlink_update(
         if name in changes:
             changes[name] = changes[name] or ""
     before = {name: getattr(link, name) for name in _FIELDS}
-    changed = {
-        name: value for name, value in changes.items() if str(value) != str(before[name])
-    }
+    changed = {name: value for name, value in changes.items() if str(value) != str(before[name])}
     if unlock and link.locked_at is None:
         raise ValidationError({"unlock": "This link is not locked."})
 

@@ -67,7 +67,11 @@ def test_the_creator_is_told_naming_the_link(client, dead_link, owner, settings)
 
 @pytest.mark.parametrize(
     "change",
-    [{"locked_at": timezone.now()}, {"deleted_at": timezone.now()}, {"disabled_at": timezone.now()}],
+    [
+        {"locked_at": timezone.now()},
+        {"deleted_at": timezone.now()},
+        {"disabled_at": timezone.now()},
+    ],
     ids=["locked", "deleted", "disabled"],
 )
 def test_every_unusable_state_may_ask(client, make_link, change):

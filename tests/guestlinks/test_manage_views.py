@@ -124,9 +124,7 @@ def test_edit_with_a_custom_expiry_and_errors_next_to_fields(login, owner, make_
 def test_enable_again_and_send(login, owner, make_link):
     link = make_link(email="a@example.net")
     GuestLink.objects.filter(pk=link.pk).update(disabled_at=timezone.now())
-    response = login(owner).post(
-        edit_url(link), {**FORM, "email": "a@example.net", "send": "on"}
-    )
+    response = login(owner).post(edit_url(link), {**FORM, "email": "a@example.net", "send": "on"})
     assert response.status_code == 302
     assert GuestLink.objects.get(pk=link.pk).state == "active"
     assert len(outbox("guestlink_invite")) == 2
@@ -169,9 +167,7 @@ def test_a_deleted_link_has_no_edit_page(login, owner, make_link):
 # --- the handout --------------------------------------------------------------------------
 
 
-def test_handout_has_the_url_and_qr_code_but_never_the_password(
-    login, owner, make_link, settings
-):
+def test_handout_has_the_url_and_qr_code_but_never_the_password(login, owner, make_link, settings):
     settings.SITE_URL = "https://share.example.org"
     link = make_link(password="pass-word-1", max_uses=2)
     response = login(owner).get(handout_url(link))

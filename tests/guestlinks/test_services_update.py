@@ -11,8 +11,8 @@ from audit.models import AuditEvent
 from guestlinks import services
 from guestlinks.models import GuestLink
 from tests.factories import UserFactory, grant
-from worklists.access import has_worklist_perm
 from tests.guestlinks.conftest import open_link, outbox
+from worklists.access import has_worklist_perm
 
 pytestmark = pytest.mark.django_db
 
