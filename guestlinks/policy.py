@@ -183,6 +183,11 @@ def shape_form(form: forms.Form, policy: GuestLinkPolicy) -> None:
         fields.pop("allow_download", None)
     if not policy.allow_birth_date_password:
         fields.pop("password_is_dob", None)
+    if policy.require_second_factor and "one_time_code" in fields:
+        # Always on: a disabled field keeps its initial value whatever a request sends.
+        field = fields["one_time_code"]
+        field.initial, field.disabled = True, True
+        field.help_text = "Required by your organisation."
     if "max_uses" in fields and policy.max_uses_limit is not None:
         field = fields["max_uses"]
         field.required = True

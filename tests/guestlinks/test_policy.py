@@ -307,3 +307,21 @@ def test_an_administrator_sets_a_policy_in_admin(client, organisation):
     body = response.content.decode()
     assert "errornote" in body and "allow at least one of them" in body
     assert GuestLinkPolicy.objects.get(pk=policy.pk).max_expiry_days == 14
+
+
+def test_shape_form_forces_a_required_second_factor_and_drops_downloads(policy):
+    """The options another part of this round adds to the panel's form (`one_time_code`,
+    `allow_download`), shaped by the policy as soon as the form has them."""
+    from django import forms
+
+    from guestlinks.policy import shape_form
+
+    class Options(forms.Form):
+        one_time_code = forms.BooleanField(required=False)
+        allow_download = forms.BooleanField(required=False)
+
+    set_policy(policy, require_second_factor=True, allow_downloads=False)
+    form = Options({"one_time_code": ""})
+    shape_form(form, policy)
+    assert "allow_download" not in form.fields
+    assert form.is_valid() and form.cleaned_data["one_time_code"] is True
