@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from audit.admin import ReadOnlyAdminMixin
 
-from .models import GuestLink, GuestLinkAccess
+from .models import GuestLink, GuestLinkAccess, GuestLinkPolicy
 
 
 class GuestLinkAccessInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -54,6 +54,7 @@ class GuestLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "mobile",
         "notify_on_view",
         "include_priors",
+        "disabled_at",
         "deleted_at",
         "deleted_by",
     )
@@ -71,3 +72,44 @@ class GuestLinkAccessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("outcome",)
     list_select_related = ("link",)
     date_hierarchy = "created_at"
+
+
+@admin.register(GuestLinkPolicy)
+class GuestLinkPolicyAdmin(admin.ModelAdmin):
+    """Per organisation: what its guest links may do. An organisation without a policy gets
+    the defaults, which allow everything a link could do before policies existed."""
+
+    list_display = (
+        "organisation",
+        "require_password",
+        "allow_birth_date_password",
+        "min_password_length",
+        "max_expiry_days",
+        "max_uses_limit",
+        "max_password_attempts_limit",
+        "allow_email",
+        "allow_sms",
+        "allow_downloads",
+        "require_second_factor",
+        "updated_at",
+    )
+    list_select_related = ("organisation",)
+    search_fields = ("organisation__name",)
+    autocomplete_fields = ("organisation",)
+    fieldsets = (
+        (None, {"fields": ("organisation",)}),
+        (
+            "Passwords",
+            {
+                "fields": (
+                    "require_password",
+                    "allow_birth_date_password",
+                    "min_password_length",
+                    "max_password_attempts_limit",
+                )
+            },
+        ),
+        ("Limits", {"fields": ("max_expiry_days", "max_uses_limit")}),
+        ("Delivery and options", {"fields": ("allow_email", "allow_sms", "allow_downloads")}),
+        ("Second factor", {"fields": ("require_second_factor",)}),
+    )

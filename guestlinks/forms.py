@@ -8,8 +8,14 @@ from phonenumber_field.formfields import PhoneNumberField
 
 from studies.models import Study
 
-from .models import DEFAULT_MAX_PASSWORD_ATTEMPTS, MAX_PASSWORD_ATTEMPTS_LIMIT
-from .services import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from .models import (
+    DEFAULT_MAX_PASSWORD_ATTEMPTS,
+    MAX_PASSWORD_ATTEMPTS_LIMIT,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    GuestLinkPolicy,
+)
+from .policy import shape_form
 
 EXPIRY_PRESETS = {
     "1h": ("1 hour", timedelta(hours=1)),
@@ -25,6 +31,7 @@ class GuestLinkForm(forms.Form):
     """Every option of a guest link, as the panel on the study page offers them."""
 
     prefix = "gl"
+    expiry_presets = EXPIRY_PRESETS
 
     max_uses = forms.IntegerField(
         label="Max uses",
@@ -99,10 +106,13 @@ class GuestLinkForm(forms.Form):
         label="Include priors (the patient's earlier studies in this worklist)", required=False
     )
 
-    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, study: Study, policy: GuestLinkPolicy | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.study = study
-        if study.patient_birth_date is None:
+        shape_form(self, policy or GuestLinkPolicy())  # only what the organisation allows
+        if study.patient_birth_date is None and "password_is_dob" in self.fields:
             field = self.fields["password_is_dob"]
             field.disabled = True
             field.help_text = "Unavailable: this study has no patient birth date."
@@ -133,11 +143,12 @@ class GuestLinkForm(forms.Form):
             "max_uses": data["max_uses"],
             "expires_at": self.expires_at(),
             "password": data["password"],
-            "password_is_dob": data["password_is_dob"],
+            "password_is_dob": data.get("password_is_dob", False),
             "max_password_attempts": data["max_password_attempts"] or DEFAULT_MAX_PASSWORD_ATTEMPTS,
-            "email": data["email"],
-            "message": data["message"],
-            "mobile": data["mobile"] or "",
+            # Fields the organisation's policy takes away are not in the form.
+            "email": data.get("email", ""),
+            "message": data.get("message", ""),
+            "mobile": data.get("mobile") or "",
             "notify_on_view": data["notify_on_view"],
             "include_priors": data["include_priors"],
         }

@@ -7,6 +7,8 @@ a guest link adds the study it opens, its password kinds and what the recipient 
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -31,6 +33,7 @@ __all__ = [
     "GuestLink",
     "GuestLinkAccess",
     "MAX_LINK_STUDIES",
+    "GuestLinkPolicy",
     "new_secret",
     "token_digest",
     "token_for_secret",
@@ -44,6 +47,10 @@ MAX_LINK_STUDIES = 20
 
 def token_for_secret(secret: str) -> str:
     return _token_for_secret(secret, TOKEN_SALT)
+
+
+# A guest link's own state beside the gate's (links.models.LinkState), as upload links have it.
+DISABLED = "disabled"
 
 
 class GuestLink(BearerLink):
@@ -77,6 +84,8 @@ class GuestLink(BearerLink):
     )
     notify_on_view = models.BooleanField(default=False)
     include_priors = models.BooleanField(default=False)
+    # Disabled by a clinician (guestlink_update): refused like any unusable link until enabled.
+    disabled_at = models.DateTimeField(null=True, blank=True)
 
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -107,6 +116,17 @@ class GuestLink(BearerLink):
     def has_password(self) -> bool:
         return self.password_kind != self.PasswordKind.NONE
 
+    def state_at(self, now: datetime) -> str:
+        state = super().state_at(now)
+        if state in (LinkState.ACTIVE, LinkState.USED_UP) and self.disabled_at is not None:
+            return DISABLED
+        return state
+
+    @property
+    def state_label(self) -> str:
+        state = self.state
+        return "Disabled" if state == DISABLED else LinkState(state).label
+
     @property
     def delivery_topic(self) -> str:
         """The outbox topic of the email and SMS that sent this link (the panel shows them)."""
@@ -136,3 +156,78 @@ class GuestLinkAccess(LinkAccess):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "guest link accesses"
         indexes = [models.Index(fields=["link", "outcome", "-created_at"])]
+
+
+PASSWORD_MIN_LENGTH = 6
+PASSWORD_MAX_LENGTH = 128
+MAX_EXPIRY_DAYS = 366
+
+
+class GuestLinkPolicy(models.Model):
+    """What an organisation allows its guest links (set by an administrator in Django admin).
+
+    An organisation without a row gets the defaults, which are what every link could do before
+    policies existed; `guestlinks.policy` applies it to the panel and the services.
+    """
+
+    organisation = models.OneToOneField(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="guestlink_policy"
+    )
+    require_password = models.BooleanField(
+        default=False,
+        help_text="Every link needs a password (a typed one, or the birth date where allowed).",
+    )
+    allow_birth_date_password = models.BooleanField(
+        default=True,
+        verbose_name="allow the birth date as password",
+        help_text="The patient's birth date (YYYYMMDD) may be a link's password.",
+    )
+    min_password_length = models.PositiveSmallIntegerField(
+        default=PASSWORD_MIN_LENGTH,
+        validators=[
+            MinValueValidator(PASSWORD_MIN_LENGTH),
+            MaxValueValidator(PASSWORD_MAX_LENGTH),
+        ],
+        help_text="Shortest typed password, in characters.",
+    )
+    max_expiry_days = models.PositiveSmallIntegerField(
+        default=MAX_EXPIRY_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_EXPIRY_DAYS)],
+        verbose_name="longest expiry (days)",
+    )
+    max_uses_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        verbose_name="highest max uses",
+        help_text="Empty: links may have any number of uses, or none.",
+    )
+    max_password_attempts_limit = models.PositiveSmallIntegerField(
+        default=MAX_PASSWORD_ATTEMPTS_LIMIT,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PASSWORD_ATTEMPTS_LIMIT)],
+        verbose_name="highest max password attempts",
+    )
+    allow_email = models.BooleanField(default=True, verbose_name="allow sending by email")
+    allow_sms = models.BooleanField(default=True, verbose_name="allow sending by SMS")
+    allow_downloads = models.BooleanField(
+        default=True, help_text="Links may offer the recipient a download of the study."
+    )
+    require_second_factor = models.BooleanField(
+        default=False,
+        help_text="Every link sends a one-time code to its recipient's email or mobile.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "guest link policy"
+        verbose_name_plural = "guest link policies"
+
+    def __str__(self) -> str:
+        return f"Guest link policy of {self.organisation}"
+
+    def clean(self) -> None:
+        if self.require_second_factor and not (self.allow_email or self.allow_sms):
+            raise ValidationError(
+                "A one-time code goes by email or SMS: allow at least one of them, "
+                "or do not require a second factor."
+            )

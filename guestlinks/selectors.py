@@ -73,6 +73,7 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
     create links sees their own, so that they can copy them again.
     """
     from .forms import GuestLinkForm
+    from .policy import link_organisation, policy_for, policy_limits
 
     permissions = worklist_permissions(user, worklist)
     can_create = "create_guest_links" in permissions
@@ -89,19 +90,22 @@ def guestlinks_panel(*, user: Any, study: Study, worklist: Worklist) -> dict[str
     for link in links:
         link.deliveries = deliveries.get(link.delivery_topic, [])
         link.can_delete = can_create or link.created_by_id == user.pk
+        link.can_edit = link.can_delete and link.state != GuestLink.State.DELETED
         link.last_opened_device = describe_user_agent(link.last_opened_user_agent or "")
         link.send_again_url = (
             reverse("guestlinks:send_again", args=[link.public_id])
             if link.can_delete and link.is_usable and any_failed(link.deliveries)
             else ""
         )
+    policy = policy_for(link_organisation(worklist=worklist, actor=user)) if can_create else None
     return {
         "can_create": can_create,
         "can_view": can_view,
         "links": links,
         "more_links": more,  # older links exist beyond the PANEL_LINKS listed
         "shown_links": PANEL_LINKS,
-        "form": GuestLinkForm(study=study) if can_create else None,
+        "form": GuestLinkForm(study=study, policy=policy) if can_create else None,
+        "policy_limits": policy_limits(policy) if policy is not None else [],
         "create_url": reverse(
             "guestlinks:create",
             kwargs={"worklist_id": worklist.public_id, "study_id": study.public_id},

@@ -24,10 +24,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.ratelimit import RateLimit, hit
 from audit.models import AuditEvent
 from audit.services import client_ip, client_user_agent, record_event
 from links.gate import Gate, GateResult
@@ -44,17 +46,19 @@ from .devices import describe_user_agent
 from .leaks import mentions_date, mentions_secret
 from .models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
+    MAX_EXPIRY_DAYS,
     MAX_LINK_STUDIES,
     MAX_PASSWORD_ATTEMPTS_LIMIT,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
     GuestLink,
     GuestLinkAccess,
     token_digest,
 )
+from .policy import link_option_errors, link_organisation, merge_errors, policy_for
 
-PASSWORD_MIN_LENGTH = 6
-PASSWORD_MAX_LENGTH = 128
 DEFAULT_EXPIRY = timedelta(days=7)
-MAX_EXPIRY = timedelta(days=366)
+MAX_EXPIRY = timedelta(days=MAX_EXPIRY_DAYS)
 
 Outcome = GuestLinkAccess.Outcome
 
@@ -170,6 +174,20 @@ def guestlink_create(
         )
     if message:
         errors.update(_message_errors(message, email=email, password=password, studies=included))
+    merge_errors(
+        errors,
+        link_option_errors(
+            policy=policy_for(link_organisation(worklist=worklist, actor=actor)),
+            now=now,
+            expires_at=expires_at,
+            max_uses=max_uses,
+            password=password,
+            password_is_dob=password_is_dob,
+            max_password_attempts=max_password_attempts,
+            email=email,
+            mobile=mobile,
+        ),
+    )
     if errors:
         raise ValidationError(errors)
 
@@ -263,6 +281,176 @@ def guestlink_delete(*, actor: Any, link: GuestLink, request: HttpRequest | None
     )
 
 
+# --- change a link over its life ---------------------------------------------------------
+
+UPDATABLE = frozenset(
+    {
+        "expires_at",
+        "max_uses",
+        "max_password_attempts",
+        "message",
+        "email",
+        "mobile",
+        "disabled",
+        "unlock",
+        "send",
+    }
+)
+# The link's own fields, as the audit trail records what changed (old and new values).
+_FIELDS = ("expires_at", "max_uses", "max_password_attempts", "message", "email", "mobile")
+
+
+def _audit_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, (int, bool)):
+        return value
+    return str(value)
+
+
+@transaction.atomic
+def guestlink_update(
+    *, actor: Any, link: GuestLink, request: HttpRequest | None = None, **changes: Any
+) -> GuestLink:
+    """Change a link over its life, as its creator or someone who may create links here.
+
+    Changes use the link's own field names (`expires_at`, `max_uses` (None: no limit),
+    `max_password_attempts`, `message`, `email`, `mobile`), `disabled=True/False` to disable
+    or re-enable it, `unlock=True` to unlock a locked link (the wrong-password count starts
+    again), and `send=True` to send it to its recipients again. A changed email or mobile is
+    sent the link at once while it opens. Every value is checked as at creation and against the
+    organisation's policy; the change, and an unlock on its own, are audited.
+    """
+    if not guestlink_can_delete(user=actor, link=link):
+        raise PermissionDenied(
+            "Only its creator or someone who may create guest links here may change it."
+        )
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise TypeError(f"Guest links have no setting {', '.join(sorted(unknown))}.")
+    link = (
+        GuestLink.objects.select_for_update(of=("self",))
+        .select_related("study", "worklist", "created_by__organisation")
+        .get(pk=link.pk)
+    )
+    if link.deleted_at is not None:
+        raise ValidationError("This guest link has been deleted: create a new one instead.")
+    unlock = bool(changes.pop("unlock", False))
+    send = bool(changes.pop("send", False))
+    disabled = changes.pop("disabled", None)
+    if "mobile" in changes:
+        changes["mobile"] = changes["mobile"] or ""
+    for name in ("email", "message"):
+        if name in changes:
+            changes[name] = changes[name] or ""
+    before = {name: getattr(link, name) for name in _FIELDS}
+    changed = {name: value for name, value in changes.items() if str(value) != str(before[name])}
+    if unlock and link.locked_at is None:
+        raise ValidationError({"unlock": "This link is not locked."})
+
+    now = timezone.now()
+    errors: dict[str, Any] = {}
+    if "expires_at" in changed:
+        expires_at = changed["expires_at"]
+        if expires_at is None or expires_at <= now:
+            errors["expires_at"] = "The expiry must be in the future."
+        elif expires_at > now + MAX_EXPIRY:
+            errors["expires_at"] = "A guest link can last at most a year."
+    if "max_uses" in changed:
+        max_uses = changed["max_uses"]
+        if max_uses is not None and max_uses < max(link.use_count, 1):
+            errors["max_uses"] = (
+                f"It has been opened {link.use_count} time{'s' if link.use_count != 1 else ''}: "
+                "max uses cannot be lower than that."
+            )
+    if "max_password_attempts" in changed:
+        attempts = changed["max_password_attempts"]
+        failures = 0 if unlock else link.password_failures
+        if attempts is None or not 1 <= attempts <= MAX_PASSWORD_ATTEMPTS_LIMIT:
+            errors["max_password_attempts"] = (
+                f"Allow 1 to {MAX_PASSWORD_ATTEMPTS_LIMIT} password attempts."
+            )
+        elif link.locked_at is None or unlock:
+            if attempts <= failures:
+                errors["max_password_attempts"] = (
+                    f"{failures} wrong password{'s were' if failures != 1 else ' was'} entered "
+                    f"already: allow more than {failures}, or unlock the link."
+                )
+        elif attempts < link.password_failures:
+            errors["max_password_attempts"] = "Unlock the link to lower its attempts."
+    email = changed.get("email", link.email)
+    message = changed.get("message", link.message)
+    if message and ("message" in changed or "email" in changed):
+        # The typed password is not known any more (only its hash): the birth date is checked.
+        errors.update(
+            _message_errors(
+                message, email=email, password="", studies=[link.study, *link.extra_studies.all()]
+            )
+        )
+    policy_options = {
+        name: value
+        for name, value in changed.items()
+        if name in ("expires_at", "max_uses", "max_password_attempts", "email", "mobile")
+    }
+    merge_errors(
+        errors,
+        link_option_errors(
+            policy=policy_for(link_organisation(worklist=link.worklist, actor=link.created_by)),
+            now=now,
+            **policy_options,
+        ),
+    )
+    if errors:
+        raise ValidationError(errors)
+
+    for name, value in changed.items():
+        setattr(link, name, value)
+    if unlock:
+        link.locked_at, link.password_failures = None, 0
+    if disabled is True and link.disabled_at is None:
+        link.disabled_at = now
+        changed["disabled"] = True
+    elif disabled is False and link.disabled_at is not None:
+        link.disabled_at = None
+        changed["disabled"] = False
+    opens = link.state_at(now) == GuestLink.State.ACTIVE
+    if send and not opens:
+        raise ValidationError(
+            {"send": "This link does not open now, so it cannot be sent: enable or extend it."}
+        )
+    # A new recipient gets the link at once, if it opens (else with "send" once it does).
+    resend_to = {name for name in ("email", "mobile") if changed.get(name)} if opens else set()
+    if send:
+        resend_to |= {name for name in ("email", "mobile") if getattr(link, name)}
+    link.full_clean()
+    link.save()
+    common = {
+        "actor": actor,
+        "request": request,
+        "guest_link_id": link.public_id,
+        "study_instance_uid": link.study.study_instance_uid,
+    }
+    if unlock:
+        record_event(action=AuditEvent.Action.GUESTLINK_UNLOCKED, **common)
+    if changed or resend_to:
+        record_event(
+            action=AuditEvent.Action.GUESTLINK_CHANGED,
+            **common,
+            details={
+                "changed": {
+                    name: [_audit_value(before.get(name)), _audit_value(value)]
+                    for name, value in changed.items()
+                    if name in _FIELDS
+                }
+                | ({"disabled": changed["disabled"]} if "disabled" in changed else {}),
+                "sent_to": sorted(resend_to),
+            },
+        )
+    if resend_to:
+        _send_link(link, channels=resend_to)
+    return link
+
+
 # --- a guest opens a link ----------------------------------------------------------------
 
 
@@ -302,6 +490,9 @@ class GuestGate(Gate[GuestLink]):
             per_link=settings.GUESTLINK_RATE_LIMIT_PER_LINK,
             guesses_per_ip=settings.GUESTLINK_RATE_LIMIT_GUESSES_PER_IP,
         )
+
+    def usable_now(self) -> Q:
+        return super().usable_now() & Q(disabled_at__isnull=True)
 
     def claim_use(self, link_id: int) -> bool:
         return _claim_use(link_id)
@@ -449,7 +640,9 @@ def _link_context(link: GuestLink) -> dict[str, Any]:
     }
 
 
-def _send_link(link: GuestLink) -> None:
+def _send_link(
+    link: GuestLink, channels: frozenset[str] | set[str] = frozenset({"email", "mobile"})
+) -> None:
     context = _link_context(link)
     creator = link.created_by
     # Its delivery state shows in the link's panel; its creator hears if it fails for good.
@@ -458,7 +651,7 @@ def _send_link(link: GuestLink) -> None:
         "sender_email": creator.email if creator is not None else "",
         "sender_path": context["study_path"] + "&panel=guest-links#guest-links",
     }
-    send_to_recipients(link, "guestlink_invite", context, **watch)
+    send_to_recipients(link, "guestlink_invite", context, frozenset(channels), **watch)
 
 
 @transaction.atomic(durable=True)
@@ -481,3 +674,50 @@ def guestlink_send_again(*, actor: Any, link: GuestLink) -> int:
 
 def _notify_creator(link: GuestLink, template: str, extra: dict[str, Any]) -> None:
     notify_creator(link, template, {**_link_context(link), **extra})
+
+
+# --- a recipient asks for a new link -----------------------------------------------------
+
+# Asking is cheap for the asker and lands in a clinician's inbox: a few per address an hour,
+# and per token a day (counted the same for a token that matches no link: nothing tells them
+# apart).
+ASK_PER_ADDRESS = RateLimit("guestlink_ask_ip", limit=5, window_seconds=3600)
+ASK_PER_TOKEN = RateLimit("guestlink_ask_link", limit=3, window_seconds=86400)
+ASK_MESSAGE_MAX_LENGTH = 500
+
+
+@transaction.atomic
+def guestlink_ask_new_link(*, token: str, message: str, request: HttpRequest) -> int | None:
+    """A recipient at a link that no longer opens asks its creator for a new one.
+
+    Returns the seconds to wait when over the rate limit, else None. Whatever the token (a
+    link that opens, one that does not, or none at all) the caller answers the same: only a
+    link that no longer opens tells its creator, by email naming the link; the asker learns
+    nothing about the link or the study.
+    """
+    now = timezone.now()
+    address = client_ip(request) or "unknown"
+    for rate, identity in ((ASK_PER_ADDRESS, address), (ASK_PER_TOKEN, token_digest(token))):
+        if hit(rate, identity, now=now) > rate.limit:
+            return rate.retry_after(now)
+    link = GATE.find(token)
+    if link is None or link.is_usable:
+        return None  # nothing to ask for: dropped without a trace the asker could see
+    message = " ".join(message.split())[:ASK_MESSAGE_MAX_LENGTH]
+    record_event(
+        action=AuditEvent.Action.GUESTLINK_NEW_LINK_ASKED,
+        request=request,
+        guest_link_id=link.public_id,
+        study_instance_uid=link.study.study_instance_uid,
+        details={"state": link.state, "with_message": bool(message)},
+    )
+    _notify_creator(
+        link,
+        "guestlink_new_link_asked",
+        {
+            "state": link.state_label.lower(),
+            "created": _local_time(link.created_at, link),
+            "asked_message": message,
+        },
+    )
+    return None

@@ -2,7 +2,7 @@ from django.urls import path
 
 import links.urls  # noqa: F401  (registers the "linktoken" converter)
 
-from . import views
+from . import manage_views, views
 
 app_name = "guestlinks"
 
@@ -15,5 +15,8 @@ urlpatterns = [
     path("manage/<uuid:worklist_id>/new/", views.create_multi, name="create_multi"),
     path("manage/<uuid:public_id>/delete/", views.delete, name="delete"),
     path("manage/<uuid:public_id>/send-again/", views.send_again, name="send_again"),
+    path("manage/<uuid:public_id>/edit/", manage_views.edit, name="edit"),
+    path("manage/<uuid:public_id>/handout/", manage_views.handout, name="handout"),
     path("<linktoken:token>/", views.gate, name="gate"),
+    path("<linktoken:token>/ask/", manage_views.ask_new_link, name="ask"),
 ]

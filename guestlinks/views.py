@@ -29,8 +29,10 @@ from .access import (
     guest_session_end,
     guest_session_start,
 )
+from .edit_forms import AskNewLinkForm
 from .forms import GatePasswordForm, GuestLinkForm
 from .models import GuestLink, GuestLinkAccess
+from .policy import link_organisation, policy_for, policy_limits
 from .selectors import guestlink_find
 
 Outcome = GuestLinkAccess.Outcome
@@ -43,6 +45,19 @@ guest_csrf_protect = link_csrf_protect
 def _unavailable(request: HttpRequest) -> HttpResponse:
     """One page, one status for every link that cannot be opened, whatever the reason."""
     return unavailable(request)
+
+
+def unusable_link_page(
+    request: HttpRequest, token: str, *, form: Any = None, status: int = 404
+) -> HttpResponse:
+    """The gate's page for every link that cannot be opened, whatever the reason and whether
+    the token matches a link at all, with "Ask for a new link" (posted beside the gate's own
+    URL: nothing on it depends on the link)."""
+    context = {
+        "ask_form": form or AskNewLinkForm(),
+        "ask_url": reverse("guestlinks:ask", args=[token]),
+    }
+    return render(request, "guestlinks/unavailable.html", context, status=status)
 
 
 def _in_creator_zone(link: GuestLink) -> zoneinfo.ZoneInfo | None:
@@ -85,7 +100,7 @@ def gate(request: HttpRequest, token: str) -> HttpResponse:
     link = guestlink_find(token)
     if request.method != "POST":
         if link is None or not link.is_usable:
-            return _unavailable(request)
+            return unusable_link_page(request, token)
         return _render_gate(request, link)
     result = services.guestlink_open(
         link=link, token=token, password=request.POST.get("password", ""), request=request
@@ -109,7 +124,7 @@ def gate(request: HttpRequest, token: str) -> HttpResponse:
             error=f"That password is not right. {left} attempt{'s' if left != 1 else ''} left.",
             status=403,
         )
-    return _unavailable(request)
+    return unusable_link_page(request, token)
 
 
 @guest_page
@@ -180,7 +195,8 @@ def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpRespons
     )
     if request.method == "GET":
         return redirect(_study_page(study, worklist))
-    form = GuestLinkForm(request.POST, study=study)
+    policy = policy_for(link_organisation(worklist=worklist, actor=request.user))
+    form = GuestLinkForm(request.POST, study=study, policy=policy)
     if form.is_valid():
         try:
             services.guestlink_create(
@@ -196,7 +212,12 @@ def create(request: HttpRequest, worklist_id: str, study_id: str) -> HttpRespons
         else:
             messages.success(request, "Guest link created. Copy it from the list below.")
             return redirect(_study_page(study, worklist))
-    context = {"form": form, "study": study, "worklist": worklist}
+    context = {
+        "form": form,
+        "study": study,
+        "worklist": worklist,
+        "policy_limits": policy_limits(policy),
+    }
     response = render(request, "guestlinks/create.html", context, status=400)
     add_never_cache_headers(response)  # it holds the typed password
     return response

@@ -22,10 +22,17 @@ def local_time(moment: datetime, link: Any) -> str:
     return timezone.localtime(moment, zone).strftime("%d/%m/%Y %H:%M %Z")
 
 
-def send_to_recipients(link: Any, template: str, context: dict[str, Any], **watch: str) -> None:
-    """The invitation: by email (with the creator's message) and by SMS, as the link asks.
-    `watch` (topic, sender_email, sender_path) lets the sender see its delivery state."""
-    if link.email:
+def send_to_recipients(
+    link: Any,
+    template: str,
+    context: dict[str, Any],
+    channels: frozenset[str] = frozenset({"email", "mobile"}),
+    **watch: str,
+) -> None:
+    """The invitation: by email (with the creator's message) and by SMS, as the link asks
+    (`channels`: only these of its recipients, e.g. one just changed). `watch` (topic,
+    sender_email, sender_path) lets the sender see its delivery state."""
+    if link.email and "email" in channels:
         notification_enqueue(
             channel="email",
             recipient=link.email,
@@ -33,7 +40,7 @@ def send_to_recipients(link: Any, template: str, context: dict[str, Any], **watc
             context={**context, "message": link.message},
             **watch,
         )
-    if link.mobile:
+    if link.mobile and "mobile" in channels:
         notification_enqueue(
             channel="sms",
             recipient=str(link.mobile),

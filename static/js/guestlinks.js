@@ -11,7 +11,7 @@
       createForm.setAttribute("aria-busy", String(busy));
       if (!submit) return;
       submit.disabled = busy;
-      submit.textContent = busy ? "Creating…" : label;
+      submit.textContent = busy ? (createForm.getAttribute("data-gl-busy") || "Creating…") : label;
     }
     createForm.addEventListener("submit", function (event) {
       if (createForm.getAttribute("aria-busy") === "true") { event.preventDefault(); return; }
@@ -19,6 +19,16 @@
     });
     // Back to this page from the history (kept in the back/forward cache): usable again.
     window.addEventListener("pageshow", function (event) { if (event.persisted) setBusy(false); });
+    // Expiry: the custom date and time only matters when "Custom" is chosen.
+    var custom = createForm.querySelector("[data-gl-custom]");
+    var syncCustom = function () {
+      var chosen = createForm.querySelector("input[name$='expires']:checked");
+      if (custom) custom.hidden = !(chosen && chosen.value === "custom");
+    };
+    createForm.querySelectorAll("input[name$='expires']").forEach(function (radio) {
+      radio.addEventListener("change", syncCustom);
+    });
+    syncCustom();
   });
 
   var panel = document.querySelector("[data-gl-panel]");
@@ -66,18 +76,6 @@
   });
   if (toggle) toggle.addEventListener("click", function () { setForm(form.hidden); });
 
-  // Expiry: the custom date and time only matters when "Custom" is chosen.
-  if (form) {
-    var custom = form.querySelector("[data-gl-custom]");
-    var radios = form.querySelectorAll("input[name$='expires']");
-    var syncCustom = function () {
-      var chosen = form.querySelector("input[name$='expires']:checked");
-      var isCustom = chosen && chosen.value === "custom";
-      if (custom) custom.hidden = !isCustom;
-    };
-    radios.forEach(function (radio) { radio.addEventListener("change", syncCustom); });
-    syncCustom();
-  }
 
   // Copy a link's URL.
   panel.querySelectorAll("[data-gl-copy]").forEach(function (button) {
