@@ -242,6 +242,9 @@ class GuestGate(Gate[GuestLink]):
     """Guest links at the shared gate: a right password takes a use and opens the study."""
 
     model = GuestLink
+    access_model = GuestLinkAccess
+    opened_action = AuditEvent.Action.GUESTLINK_OPENED
+    attempt_action = AuditEvent.Action.GUESTLINK_ATTEMPT
     select_related = ("study", "worklist", "created_by__organisation")
 
     def limits(self) -> GateLimits:
@@ -261,10 +264,11 @@ class GuestGate(Gate[GuestLink]):
     def password_matches(self, link: GuestLink, password: str) -> bool:
         return _password_matches(link, password)
 
-    def log_attempt(
-        self, link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
-    ) -> None:
-        _log_attempt(link, outcome, request, **details)
+    def audit_fields(self, link: GuestLink | None) -> dict[str, Any]:
+        return {
+            "guest_link_id": link.public_id if link is not None else None,
+            "study_instance_uid": link.study.study_instance_uid if link is not None else "",
+        }
 
     def on_locked(self, link: GuestLink) -> None:
         _notify_creator(link, "guestlink_locked", {})
@@ -291,34 +295,6 @@ def guestlink_open(
     )
 
 
-def _log_attempt(
-    link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
-) -> None:
-    audit_outcome: str = {
-        Outcome.OPENED.value: AuditEvent.Outcome.SUCCESS.value,
-        Outcome.WRONG_PASSWORD.value: AuditEvent.Outcome.FAILURE.value,
-    }.get(outcome, AuditEvent.Outcome.DENIED.value)
-    with transaction.atomic():
-        GuestLinkAccess.objects.create(
-            link=link,
-            outcome=outcome,
-            ip_address=client_ip(request),
-            user_agent=client_user_agent(request),
-        )
-        record_event(
-            action=(
-                AuditEvent.Action.GUESTLINK_OPENED
-                if outcome == Outcome.OPENED
-                else AuditEvent.Action.GUESTLINK_ATTEMPT
-            ),
-            request=request,
-            guest_link_id=link.public_id if link is not None else None,
-            study_instance_uid=link.study.study_instance_uid if link is not None else "",
-            outcome=audit_outcome,
-            details={"result": outcome, **details},
-        )
-
-
 def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
     with transaction.atomic():
         if not GATE.claim_use(link.pk):
@@ -331,7 +307,7 @@ def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
                     "pk", flat=True
                 )
             )
-        _log_attempt(link, Outcome.OPENED, request, use=link.use_count)
+        GATE.log_attempt(link, Outcome.OPENED, request, use=link.use_count)
         if link.notify_on_view:
             uses_left = link.uses_left
             _notify_creator(

@@ -27,9 +27,10 @@ from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit.services import client_ip
+from audit.models import AuditEvent
+from audit.services import client_ip, client_user_agent, record_event
 
-from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, token_digest
+from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, LinkAccess, token_digest
 from .ratelimit import GateLimits, attempt_exceeded
 
 L = TypeVar("L", bound=BearerLink)
@@ -46,6 +47,17 @@ class GateResult:
     payload: Any = None  # what a granted attempt gave (the kind's)
 
 
+# How an outcome at the gate reads in the audit trail; anything else is DENIED.
+AUDIT_OUTCOMES: dict[str, str] = {
+    Outcome.OPENED: AuditEvent.Outcome.SUCCESS,
+    Outcome.WRONG_PASSWORD: AuditEvent.Outcome.FAILURE,
+}
+
+
+def audit_outcome(outcome: str) -> str:
+    return str(AUDIT_OUTCOMES.get(outcome, AuditEvent.Outcome.DENIED))
+
+
 def find_link(links: QuerySet[L], token: str) -> L | None:
     """The link this URL token opens, looked up by digest and compared in constant time."""
     if len(token) != TOKEN_LENGTH:
@@ -57,11 +69,14 @@ def find_link(links: QuerySet[L], token: str) -> L | None:
 
 
 class Gate(Generic[L]):
-    """One kind of link at the gate. A kind names its model and supplies its limits, how an
-    attempt is logged (its access log and audit trail), what a right password grants, and
-    whom to tell when a link locks."""
+    """One kind of link at the gate. A kind names its model, its access log and its audit
+    actions, and supplies its limits, how its audit events name a link, what a right password
+    grants, and whom to tell when a link locks."""
 
     model: type[L]
+    access_model: type[LinkAccess]
+    opened_action: str  # the audit action of an attempt that opened the link
+    attempt_action: str  # ... and of every other attempt
     select_related: tuple[str, ...] = ()
 
     # --- what a kind supplies ------------------------------------------------------------
@@ -69,9 +84,8 @@ class Gate(Generic[L]):
     def limits(self) -> GateLimits:
         raise NotImplementedError
 
-    def log_attempt(
-        self, link: L | None, outcome: str, request: HttpRequest, **details: Any
-    ) -> None:
+    def audit_fields(self, link: L | None) -> dict[str, Any]:
+        """record_event's keyword arguments that name `link` (a `details` dict is merged)."""
         raise NotImplementedError
 
     def granted(self, link: L, request: HttpRequest) -> GateResult:
@@ -80,6 +94,37 @@ class Gate(Generic[L]):
 
     def on_locked(self, link: L) -> None:
         """The attempt that locked the link has been counted (in its transaction)."""
+
+    # --- the access log ------------------------------------------------------------------
+
+    def log_attempt(
+        self,
+        link: L | None,
+        outcome: str,
+        request: HttpRequest,
+        *,
+        action: str | None = None,
+        **details: Any,
+    ) -> None:
+        """One row in the kind's access log and one audit event, in one transaction.
+        `action` overrides the audit action (else opened or attempt, by the outcome)."""
+        fields = self.audit_fields(link)
+        named = fields.pop("details", {})
+        with transaction.atomic():
+            self.access_model._default_manager.create(
+                link=link,
+                outcome=outcome,
+                ip_address=client_ip(request),
+                user_agent=client_user_agent(request),
+            )
+            record_event(
+                action=action
+                or (self.opened_action if outcome == Outcome.OPENED else self.attempt_action),
+                request=request,
+                outcome=audit_outcome(outcome),
+                details={"result": outcome, **named, **details},
+                **fields,
+            )
 
     # --- lookups and counters ------------------------------------------------------------
 
