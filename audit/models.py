@@ -19,6 +19,7 @@ class AuditEvent(models.Model):
         GUESTLINK_DELETED = "guestlink_deleted", "Guest link deleted"
         GUESTLINK_ATTEMPT = "guestlink_attempt", "Guest link attempt"
         GUESTLINK_OPENED = "guestlink_opened", "Guest link opened"
+        GUESTLINK_DOWNLOADED = "guestlink_downloaded", "Downloaded through a guest link"
         UPLOADLINK_CREATED = "uploadlink_created", "Upload link created"
         UPLOADLINK_CHANGED = "uploadlink_changed", "Upload link changed"
         UPLOADLINK_DELETED = "uploadlink_deleted", "Upload link deleted"

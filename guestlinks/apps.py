@@ -12,6 +12,8 @@ class GuestlinksConfig(AppConfig):
 
         from . import access, signals  # noqa: F401  (signals: its receivers)
         from .delivery import guestlink_delivery
+        from .onetimecode import TEMPLATE as CODE_TEMPLATE
+        from .onetimecode import code_delivery
         from .selectors import guestlinks_panel
 
         def panel(*, user: Any, study: Any, worklist: Any, **_: Any) -> Any:
@@ -20,3 +22,4 @@ class GuestlinksConfig(AppConfig):
         register_study_panel("guestlinks_panel", panel)
         register_guest_access(access)  # the guest session's studies, for dicomweb's images
         register_delivery_check("guestlink_invite", guestlink_delivery)
+        register_delivery_check(CODE_TEMPLATE, code_delivery)

@@ -4,12 +4,14 @@ The gate's fields, token scheme and access log are the shared bearer link (`link
 a guest link adds the study it opens, its password kinds and what the recipient sees.
 """
 
+import uuid
 from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from links.models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
@@ -30,12 +32,15 @@ __all__ = [
     "TOKEN_LENGTH",
     "GuestLink",
     "GuestLinkAccess",
+    "GuestLinkCode",
     "new_secret",
     "token_digest",
     "token_for_secret",
 ]
 
 TOKEN_SALT = "cimar_share.guestlinks.token"
+# Wrong one-time codes a link allows (over all its codes) before it locks.
+CODE_MAX_ATTEMPTS = 5
 
 
 def token_for_secret(secret: str) -> str:
@@ -68,6 +73,11 @@ class GuestLink(BearerLink):
     )
     notify_on_view = models.BooleanField(default=False)
     include_priors = models.BooleanField(default=False)
+    # After the password, a code sent to the recipient (guestlinks/onetimecode.py).
+    one_time_code = models.BooleanField(default=False)
+    code_failures = models.PositiveSmallIntegerField(default=0)
+    # The guest may download the study (zip with a DICOMDIR) and images (guestlinks/downloads.py).
+    allow_download = models.BooleanField(default=False)
 
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -85,6 +95,10 @@ class GuestLink(BearerLink):
                 condition=Q(password_kind="none", password_hash="")
                 | (~Q(password_kind="none") & ~Q(password_hash="")),
                 name="guestlink_password_hash_iff_password",
+            ),
+            models.CheckConstraint(
+                condition=Q(code_failures__lte=CODE_MAX_ATTEMPTS),
+                name="guestlink_code_failures_within_max",
             ),
         ]
 
@@ -123,3 +137,22 @@ class GuestLinkAccess(LinkAccess):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "guest link accesses"
         indexes = [models.Index(fields=["link", "outcome", "-created_at"])]
+
+
+class GuestLinkCode(models.Model):
+    """A one-time code sent after a right password (guestlinks/onetimecode.py). Only an HMAC of
+    the code is kept; it belongs to the browser session that gave the password."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    link = models.ForeignKey(GuestLink, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, editable=False)
+    channel = models.CharField(max_length=10)  # "email" or "sms"
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"One-time code {self.public_id} of link {self.link_id}"

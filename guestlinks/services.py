@@ -39,6 +39,7 @@ from studies.selectors import study_priors
 from worklists.access import has_worklist_perm
 from worklists.models import Worklist
 
+from . import onetimecode
 from .devices import describe_user_agent
 from .leaks import mentions_date, mentions_secret
 from .models import (
@@ -46,6 +47,7 @@ from .models import (
     MAX_PASSWORD_ATTEMPTS_LIMIT,
     GuestLink,
     GuestLinkAccess,
+    GuestLinkCode,
     token_digest,
 )
 
@@ -88,11 +90,15 @@ def guestlink_create(
     mobile: Any = "",
     notify_on_view: bool = False,
     include_priors: bool = False,
+    one_time_code: bool = False,
+    allow_download: bool = False,
     request: HttpRequest | None = None,
 ) -> GuestLink:
     """Create a guest link for `study` as seen in `worklist`, and send it to its recipients.
 
     An explicit `password` overrides `password_is_dob` (the patient's birth date as YYYYMMDD).
+    `one_time_code`: after the password, a code goes to the recipient (onetimecode.py);
+    `allow_download`: the guest may download the study and images (downloads.py).
     """
     if not has_worklist_perm(actor, "create_guest_links", worklist):
         raise PermissionDenied("Your role on this worklist does not allow creating guest links.")
@@ -129,6 +135,10 @@ def guestlink_create(
         )
     if message:
         errors.update(_message_errors(message, email=email, password=password, study=study))
+    if one_time_code and not (email or mobile):
+        errors["one_time_code"] = (
+            "A one-time code goes to the recipient: add their email address or mobile number."
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -146,6 +156,8 @@ def guestlink_create(
         mobile=mobile or "",
         notify_on_view=notify_on_view,
         include_priors=include_priors,
+        one_time_code=one_time_code,
+        allow_download=allow_download,
     )
     link.token_digest = token_digest(link.token)
     link.full_clean()
@@ -166,6 +178,8 @@ def guestlink_create(
             "mobile": str(link.mobile) if link.mobile else "",
             "notify_on_view": link.notify_on_view,
             "include_priors": link.include_priors,
+            "one_time_code": link.one_time_code,
+            "allow_download": link.allow_download,
         },
     )
     _send_link(link)
@@ -222,6 +236,7 @@ class OpenResult:
     study_ids: frozenset[int] = frozenset()
     attempts_left: int | None = None
     retry_after: int | None = None
+    code: GuestLinkCode | None = None  # the one-time code sent (outcome CODE_SENT)
 
 
 # The gate's counters and password check, as module functions: the race tests swap in naive
@@ -274,6 +289,8 @@ class GuestGate(Gate[GuestLink]):
         _notify_creator(link, "guestlink_locked", {})
 
     def granted(self, link: GuestLink, request: HttpRequest) -> GateResult:
+        if link.one_time_code:
+            return _send_code(link, request)
         return _consume_use(link, request)
 
 
@@ -286,12 +303,18 @@ def guestlink_open(
     """A guest's deliberate attempt (a POST) to open a link, with the password if it has one:
     the shared gate (`links.gate`), where a right password takes a use."""
     result = GATE.attempt(link=link, token=token, password=password, request=request)
+    return _open_result(result)
+
+
+def _open_result(result: GateResult) -> OpenResult:
+    sent = result.outcome == Outcome.CODE_SENT
     return OpenResult(
         outcome=result.outcome,
         link=result.link,
-        study_ids=result.payload or frozenset(),
+        study_ids=frozenset() if sent else result.payload or frozenset(),
         attempts_left=result.attempts_left,
         retry_after=result.retry_after,
+        code=result.payload if sent else None,
     )
 
 
@@ -321,6 +344,94 @@ def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
                 },
             )
     return GateResult(Outcome.OPENED, link, payload=frozenset(study_ids))
+
+
+# --- the second factor: a one-time code after the password (onetimecode.py) -------------
+
+# Outcomes of the code step that are not logged (nothing was attempted at the link).
+NO_CODE = "no_code"  # this session was sent no code for the link: the password comes first
+NOT_A_CODE = "not_a_code"  # what was typed is not 6 digits: not counted
+RESEND_WAIT = "resend_wait"  # a new code was asked for too soon
+
+
+def _count_wrong_code(link_id: int) -> bool:
+    return onetimecode.count_wrong_code(link_id, GATE.usable_now())
+
+
+def _send_code(link: GuestLink, request: HttpRequest, replaces: Any = None) -> GateResult:
+    """The password was right (or none is needed): send a code instead of opening."""
+    limited = onetimecode.send_exceeded(link)
+    if limited is not None:
+        if limited.first:
+            GATE.log_attempt(link, Outcome.RATE_LIMITED, request, reason="codes")
+        return GateResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
+    with transaction.atomic():
+        challenge = onetimecode.code_issue(link=link, replaces=replaces)
+        GATE.log_attempt(
+            link, Outcome.CODE_SENT, request, channel=challenge.channel, again=bool(replaces)
+        )
+    return GateResult(Outcome.CODE_SENT, link, payload=challenge)
+
+
+def _code_step_refused(
+    link: GuestLink | None, token: str, request: HttpRequest
+) -> OpenResult | None:
+    """What the gate refuses before a code is looked at: rate limits, a link that cannot open."""
+    result = GATE.before_check(link=link, token=token, request=request)
+    return None if result is None else _open_result(result)
+
+
+def guestlink_code_check(
+    *, link: GuestLink | None, token: str, code: str, request: HttpRequest
+) -> OpenResult:
+    """A guest's one-time code (a POST at the gate, after the password): a right one, in time
+    and not used before, takes the link's use and opens; a wrong one is counted and locks
+    the link at CODE_MAX_ATTEMPTS."""
+    refused = _code_step_refused(link, token, request)
+    if refused is not None or link is None:
+        return refused or OpenResult(Outcome.REFUSED)
+    challenge = onetimecode.pending_code(request, link)
+    if challenge is None:
+        return OpenResult(NO_CODE, link)
+    digits = onetimecode.normalise(code)
+    if digits is None:
+        return OpenResult(NOT_A_CODE, link)
+    if challenge.used_at is not None or challenge.expires_at <= timezone.now():
+        GATE.log_attempt(link, Outcome.CODE_EXPIRED, request)
+        return OpenResult(Outcome.CODE_EXPIRED, link)
+    if not onetimecode.code_matches(challenge, digits):
+        return _open_result(
+            GATE.count_wrong(
+                link,
+                request,
+                Outcome.WRONG_CODE,
+                count=_count_wrong_code,
+                failures="code_failures",
+                most=onetimecode.CODE_MAX_ATTEMPTS,
+            )
+        )
+    with transaction.atomic():
+        if not onetimecode.code_claim(challenge):  # used by a parallel request, or expired
+            GATE.log_attempt(link, Outcome.CODE_EXPIRED, request)
+            return OpenResult(Outcome.CODE_EXPIRED, link)
+        return _open_result(_consume_use(link, request))
+
+
+def guestlink_code_resend(
+    *, link: GuestLink | None, token: str, request: HttpRequest
+) -> OpenResult:
+    """The guest asks for a new code: at most once per GUESTLINK_CODE_RESEND_SECONDS per
+    session, within the link's allowance of codes; the code it replaces stops working."""
+    refused = _code_step_refused(link, token, request)
+    if refused is not None or link is None:
+        return refused or OpenResult(Outcome.REFUSED)
+    challenge = onetimecode.pending_code(request, link)
+    if challenge is None:
+        return OpenResult(NO_CODE, link)
+    wait = onetimecode.resend_wait(challenge)
+    if wait:
+        return OpenResult(RESEND_WAIT, link, retry_after=wait)
+    return _open_result(_send_code(link, request, replaces=challenge))
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ before hashing: a link already locked, expired, deleted or used up checks nothin
 GET and HEAD never reach this module: only a deliberate POST is an attempt.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -51,6 +52,9 @@ class GateResult:
 AUDIT_OUTCOMES: dict[str, str] = {
     Outcome.OPENED: AuditEvent.Outcome.SUCCESS,
     Outcome.WRONG_PASSWORD: AuditEvent.Outcome.FAILURE,
+    Outcome.CODE_SENT: AuditEvent.Outcome.SUCCESS,
+    Outcome.WRONG_CODE: AuditEvent.Outcome.FAILURE,
+    Outcome.DOWNLOADED: AuditEvent.Outcome.SUCCESS,
 }
 
 
@@ -170,6 +174,18 @@ class Gate(Generic[L]):
         without hashing; then the password is checked, and a wrong one counted, or the kind
         grants what the link gives.
         """
+        refused = self.before_check(link=link, token=token, request=request)
+        if refused is not None or link is None:
+            return refused or GateResult(Outcome.REFUSED)
+        if link.has_password and not self.password_matches(link, password):
+            return self.wrong_password(link, request)
+        return self.granted(link, request)
+
+    def before_check(
+        self, *, link: L | None, token: str, request: HttpRequest
+    ) -> GateResult | None:
+        """What every attempt meets before anything is checked (also a kind's later step, such
+        as a second factor): the rate limits, and a link that cannot open. None: go on."""
         limited = attempt_exceeded(
             self.limits(),
             address=client_ip(request) or "unknown",
@@ -182,9 +198,7 @@ class Gate(Generic[L]):
             return GateResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
         if link is None or not link.is_usable:
             return self.refuse(link, request)
-        if link.has_password and not self.password_matches(link, password):
-            return self.wrong_password(link, request)
-        return self.granted(link, request)
+        return None
 
     def refuse(self, link: L | None, request: HttpRequest) -> GateResult:
         if link is None:
@@ -195,22 +209,44 @@ class Gate(Generic[L]):
         return GateResult(Outcome.REFUSED, link)
 
     def wrong_password(self, link: L, request: HttpRequest) -> GateResult:
+        return self.count_wrong(
+            link,
+            request,
+            Outcome.WRONG_PASSWORD,
+            count=self.count_failure,
+            failures="password_failures",
+            most="max_password_attempts",
+        )
+
+    def count_wrong(
+        self,
+        link: L,
+        request: HttpRequest,
+        outcome: str,
+        *,
+        count: Callable[[int], bool],
+        failures: str,
+        most: str | int,
+    ) -> GateResult:
+        """Count one wrong answer (a password, or a kind's second factor) with `count`, a
+        conditional UPDATE of the link's `failures` counter, and lock the link when it reaches
+        `most` (a field's name, or a number)."""
+        limit = F(most) if isinstance(most, str) else most
         with transaction.atomic():
             # The counting UPDATE holds the row lock until commit, so concurrent wrong
-            # passwords are counted one after the other; the one that brings the count to the
+            # answers are counted one after the other; the one that brings the count to the
             # maximum locks the link in the same transaction, and those waiting behind it then
             # find it locked and are refused (the conditional UPDATE also makes sure the
             # creator is told once).
-            if not self.count_failure(link.pk):
+            if not count(link.pk):
                 return self.refuse(link, request)
             locked = self.model._default_manager.filter(
-                pk=link.pk,
-                locked_at__isnull=True,
-                password_failures__gte=F("max_password_attempts"),
+                pk=link.pk, locked_at__isnull=True, **{f"{failures}__gte": limit}
             ).update(locked_at=timezone.now())
             link.refresh_from_db()
-            self.log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
+            self.log_attempt(link, outcome, request, locked=bool(locked))
             if locked:
                 self.on_locked(link)
-        left = 0 if link.locked_at else max(link.max_password_attempts - link.password_failures, 0)
-        return GateResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
+        allowed = getattr(link, most) if isinstance(most, str) else most
+        left = 0 if link.locked_at else max(allowed - getattr(link, failures), 0)
+        return GateResult(outcome, link, attempts_left=left)
