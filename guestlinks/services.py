@@ -435,6 +435,25 @@ def guestlink_code_resend(
 
 
 @transaction.atomic
+def guestlink_download_record(
+    *, link: GuestLink, study: Study, request: HttpRequest, what: str, **details: Any
+) -> None:
+    """A guest downloads `what` ("study" or "image") of `study` through a link that allows it:
+    one access-log row and one audit event, before the first byte goes out."""
+    if not link.allow_download:
+        raise PermissionDenied("This link does not allow downloads.")
+    GATE.log_attempt(
+        link,
+        Outcome.DOWNLOADED,
+        request,
+        action=AuditEvent.Action.GUESTLINK_DOWNLOADED,
+        what=what,
+        study=study.study_instance_uid,
+        **details,
+    )
+
+
+@transaction.atomic
 def guestlink_record_view(*, link: GuestLink, study: Study, request: HttpRequest) -> None:
     """A guest viewed a study page through a guest session."""
     record_event(

@@ -147,7 +147,18 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
         guest=True,
         priors=others.order_by("-study_date", "-id"),
         banner=f"Shared by {shared_by} · available until {until}",
+        downloads=_downloads(link),
     )
+
+
+def _downloads(link: GuestLink) -> dict[str, str] | None:
+    """Where the viewer's "Download" menu posts, on links that allow downloads."""
+    if not link.allow_download:
+        return None
+    return {
+        "study": reverse("guestlinks:download_study"),
+        "image": reverse("guestlinks:download_image"),
+    }
 
 
 @guest_page
