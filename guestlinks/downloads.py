@@ -28,7 +28,7 @@ from django.utils import timezone
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomweb.objectfiles import open_stream
 from studies.models import Instance, Study
@@ -102,9 +102,9 @@ def _record_source(instance: Instance, index: int) -> Dataset:
     study = series.study
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = instance.sop_class_uid
-    ds.file_meta.MediaStorageSOPInstanceUID = instance.sop_instance_uid
-    ds.file_meta.TransferSyntaxUID = instance.transfer_syntax_uid or ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = UID(instance.sop_class_uid)
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(instance.sop_instance_uid)
+    ds.file_meta.TransferSyntaxUID = UID(instance.transfer_syntax_uid or ExplicitVRLittleEndian)
     ds.SOPClassUID = instance.sop_class_uid
     ds.SOPInstanceUID = instance.sop_instance_uid
     ds.PatientID = study.patient_id or "UNKNOWN"

@@ -115,7 +115,7 @@ class Gate(Generic[L]):
         fields = self.audit_fields(link)
         named = fields.pop("details", {})
         with transaction.atomic():
-            self.access_model._default_manager.create(
+            self.access_model._default_manager.create(  # type: ignore[misc]  # the kind's `link`
                 link=link,
                 outcome=outcome,
                 ip_address=client_ip(request),
