@@ -55,3 +55,9 @@ def test_a_code_without_a_recipient_is_refused_next_to_the_field(login, owner, s
     assert "Add the recipient&#x27;s email or mobile: the code is sent there." in body
     assert 'id="id_gl-one_time_code_error"' in body
     assert not GuestLink.objects.exists() and outbox() == []
+
+
+def test_the_list_says_which_links_have_them(login, owner, study, worklist, make_link):
+    make_link(email="guest@example.net", one_time_code=True, allow_download=True)
+    body = login(owner).get(study_page(study, worklist)).content.decode()
+    assert "one-time code (0 wrong)" in body and "download allowed" in body
