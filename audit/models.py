@@ -22,6 +22,8 @@ class AuditEvent(models.Model):
         GUESTLINK_CHANGED = "guestlink_changed", "Guest link changed"
         GUESTLINK_UNLOCKED = "guestlink_unlocked", "Guest link unlocked"
         GUESTLINK_NEW_LINK_ASKED = "guestlink_new_link_asked", "New guest link asked for"
+
+        GUESTLINK_DOWNLOADED = "guestlink_downloaded", "Downloaded through a guest link"
         UPLOADLINK_CREATED = "uploadlink_created", "Upload link created"
         UPLOADLINK_CHANGED = "uploadlink_changed", "Upload link changed"
         UPLOADLINK_DELETED = "uploadlink_deleted", "Upload link deleted"

@@ -448,6 +448,13 @@ GUESTLINK_RATE_LIMIT_PER_LINK = int(os.environ.get("GUESTLINK_RATE_LIMIT_PER_LIN
 GUESTLINK_RATE_LIMIT_GUESSES_PER_IP = int(
     os.environ.get("GUESTLINK_RATE_LIMIT_GUESSES_PER_IP", "100")
 )
+# One-time codes (guestlinks/onetimecode.py): a session may ask for a new code after RESEND
+# seconds; a link sends at most SENDS_PER_WINDOW codes per window (0: no limit).
+GUESTLINK_CODE_RESEND_SECONDS = int(os.environ.get("GUESTLINK_CODE_RESEND_SECONDS", "30"))
+GUESTLINK_CODE_SENDS_PER_WINDOW = int(os.environ.get("GUESTLINK_CODE_SENDS_PER_WINDOW", "5"))
+GUESTLINK_CODE_SEND_WINDOW_SECONDS = int(
+    os.environ.get("GUESTLINK_CODE_SEND_WINDOW_SECONDS", "900")
+)
 # Upload links (uploadlinks app): the same gate as guest links, with their own limits.
 UPLOADLINK_RATE_LIMIT_WINDOW_SECONDS = int(
     os.environ.get("UPLOADLINK_RATE_LIMIT_WINDOW_SECONDS", "600")

@@ -31,7 +31,13 @@ class GuestLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "password_kind",
         "state_label",
     )
-    list_filter = ("password_kind", "notify_on_view", "include_priors")
+    list_filter = (
+        "password_kind",
+        "notify_on_view",
+        "include_priors",
+        "one_time_code",
+        "allow_download",
+    )
     list_select_related = ("study", "worklist", "created_by")
     search_fields = ("public_id", "email", "study__study_instance_uid", "created_by__username")
     date_hierarchy = "created_at"
@@ -48,6 +54,8 @@ class GuestLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "password_kind",
         "max_password_attempts",
         "password_failures",
+        "one_time_code",
+        "code_failures",
         "locked_at",
         "email",
         "message",
@@ -55,6 +63,7 @@ class GuestLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "notify_on_view",
         "include_priors",
         "disabled_at",
+        "allow_download",
         "deleted_at",
         "deleted_by",
     )

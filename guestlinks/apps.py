@@ -17,6 +17,8 @@ class GuestlinksConfig(AppConfig):
 
         from . import access, signals  # noqa: F401  (signals: its receivers)
         from .delivery import guestlink_delivery
+        from .onetimecode import TEMPLATE as CODE_TEMPLATE
+        from .onetimecode import code_delivery
         from .selectors import guestlinks_panel
 
         def panel(*, user: Any, study: Any, worklist: Any, **_: Any) -> Any:
@@ -34,3 +36,5 @@ class GuestlinksConfig(AppConfig):
                 permission="create_guest_links",
             )
         )
+
+        register_delivery_check(CODE_TEMPLATE, code_delivery)

@@ -37,6 +37,8 @@ class GuestLinkEditForm(forms.Form):
     email = _BASE["email"]
     mobile = _BASE["mobile"]
     message = _BASE["message"]
+    one_time_code = _BASE["one_time_code"]
+    allow_download = _BASE["allow_download"]
     send = forms.BooleanField(
         label="Send the link to the recipients again",
         required=False,
@@ -60,6 +62,8 @@ class GuestLinkEditForm(forms.Form):
                 "email": link.email,
                 "mobile": link.mobile,
                 "message": link.message,
+                "one_time_code": link.one_time_code,
+                "allow_download": link.allow_download,
                 "disabled": link.disabled_at is not None,
             },
         )
@@ -98,6 +102,9 @@ class GuestLinkEditForm(forms.Form):
             "disabled": data["disabled"],
             "send": data["send"],
         }
+        for name in ("one_time_code", "allow_download"):
+            if name in data:  # the policy may have taken the field away
+                changes[name] = data[name]
         for name in ("email", "mobile", "message"):
             if name not in data:
                 continue

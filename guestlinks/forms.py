@@ -105,6 +105,18 @@ class GuestLinkForm(forms.Form):
     include_priors = forms.BooleanField(
         label="Include priors (the patient's earlier studies in this worklist)", required=False
     )
+    one_time_code = forms.BooleanField(
+        label="Send a one-time code",
+        required=False,
+        help_text="After the password, the recipient gets a 6-digit code by SMS (or by email "
+        "without a mobile number) and types it in; it is valid for 10 minutes.",
+    )
+    allow_download = forms.BooleanField(
+        label="Allow download",
+        required=False,
+        help_text="The recipient may download the study's DICOM files (a zip that imports like "
+        "a CD) and the image on screen as PNG.",
+    )
 
     def __init__(
         self, *args: Any, study: Study, policy: GuestLinkPolicy | None = None, **kwargs: Any
@@ -128,6 +140,10 @@ class GuestLinkForm(forms.Form):
                 self.add_error("expires_custom", "The expiry must be in the future.")
         if cleaned.get("message") and not cleaned.get("email"):
             self.add_error("email", "Add an email address to send the message to.")
+        if cleaned.get("one_time_code") and not (cleaned.get("email") or cleaned.get("mobile")):
+            self.add_error(
+                "one_time_code", "Add the recipient's email or mobile: the code is sent there."
+            )
         return cleaned
 
     def expires_at(self) -> Any:
@@ -151,6 +167,8 @@ class GuestLinkForm(forms.Form):
             "mobile": data.get("mobile") or "",
             "notify_on_view": data["notify_on_view"],
             "include_priors": data["include_priors"],
+            "one_time_code": data["one_time_code"],
+            "allow_download": data["allow_download"],
         }
 
 
@@ -160,4 +178,20 @@ class GatePasswordForm(forms.Form):
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
+class GateCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="6 digits.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "spellcheck": "false",
+            }
+        ),
     )

@@ -4,6 +4,7 @@ The gate's fields, token scheme and access log are the shared bearer link (`link
 a guest link adds the study it opens, its password kinds and what the recipient sees.
 """
 
+import uuid
 from datetime import datetime
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from links.models import (
     DEFAULT_MAX_PASSWORD_ATTEMPTS,
@@ -34,6 +36,7 @@ __all__ = [
     "GuestLinkAccess",
     "MAX_LINK_STUDIES",
     "GuestLinkPolicy",
+    "GuestLinkCode",
     "new_secret",
     "token_digest",
     "token_for_secret",
@@ -43,6 +46,9 @@ TOKEN_SALT = "cimar_share.guestlinks.token"
 # The most studies one link may open (its own study included): a patient's recent history,
 # not a whole archive behind one password.
 MAX_LINK_STUDIES = 20
+
+# Wrong one-time codes a link allows (over all its codes) before it locks.
+CODE_MAX_ATTEMPTS = 5
 
 
 def token_for_secret(secret: str) -> str:
@@ -87,6 +93,12 @@ class GuestLink(BearerLink):
     # Disabled by a clinician (guestlink_update): refused like any unusable link until enabled.
     disabled_at = models.DateTimeField(null=True, blank=True)
 
+    # After the password, a code sent to the recipient (guestlinks/onetimecode.py).
+    one_time_code = models.BooleanField(default=False)
+    code_failures = models.PositiveSmallIntegerField(default=0)
+    # The guest may download the study (zip with a DICOMDIR) and images (guestlinks/downloads.py).
+    allow_download = models.BooleanField(default=False)
+
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -103,6 +115,10 @@ class GuestLink(BearerLink):
                 condition=Q(password_kind="none", password_hash="")
                 | (~Q(password_kind="none") & ~Q(password_hash="")),
                 name="guestlink_password_hash_iff_password",
+            ),
+            models.CheckConstraint(
+                condition=Q(code_failures__lte=CODE_MAX_ATTEMPTS),
+                name="guestlink_code_failures_within_max",
             ),
         ]
 
@@ -231,3 +247,22 @@ class GuestLinkPolicy(models.Model):
                 "A one-time code goes by email or SMS: allow at least one of them, "
                 "or do not require a second factor."
             )
+
+
+class GuestLinkCode(models.Model):
+    """A one-time code sent after a right password (guestlinks/onetimecode.py). Only an HMAC of
+    the code is kept; it belongs to the browser session that gave the password."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    link = models.ForeignKey(GuestLink, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, editable=False)
+    channel = models.CharField(max_length=10)  # "email" or "sms"
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"One-time code {self.public_id} of link {self.link_id}"

@@ -42,6 +42,7 @@ from studies.selectors import study_priors
 from worklists.access import has_worklist_perm
 from worklists.models import Worklist
 
+from . import onetimecode
 from .devices import describe_user_agent
 from .leaks import mentions_date, mentions_secret
 from .models import (
@@ -53,6 +54,7 @@ from .models import (
     PASSWORD_MIN_LENGTH,
     GuestLink,
     GuestLinkAccess,
+    GuestLinkCode,
     token_digest,
 )
 from .policy import link_option_errors, link_organisation, merge_errors, policy_for
@@ -123,6 +125,8 @@ def guestlink_create(
     mobile: Any = "",
     notify_on_view: bool = False,
     include_priors: bool = False,
+    one_time_code: bool = False,
+    allow_download: bool = False,
     request: HttpRequest | None = None,
 ) -> GuestLink:
     """Create a guest link for `study`, or for several `studies` of one patient, as seen in
@@ -132,6 +136,8 @@ def guestlink_create(
     on the newest of them; every study must be in `worklist` (`guestlink_studies_check` says
     what else they must be). An explicit `password` overrides `password_is_dob` (the patient's
     birth date as YYYYMMDD).
+    `one_time_code`: after the password, a code goes to the recipient (onetimecode.py);
+    `allow_download`: the guest may download the study and images (downloads.py).
     """
     if not has_worklist_perm(actor, "create_guest_links", worklist):
         raise PermissionDenied("Your role on this worklist does not allow creating guest links.")
@@ -186,8 +192,14 @@ def guestlink_create(
             max_password_attempts=max_password_attempts,
             email=email,
             mobile=mobile,
+            one_time_code=one_time_code,
+            allow_download=allow_download,
         ),
     )
+    if one_time_code and not (email or mobile):
+        errors["one_time_code"] = (
+            "A one-time code goes to the recipient: add their email address or mobile number."
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -205,6 +217,8 @@ def guestlink_create(
         mobile=mobile or "",
         notify_on_view=notify_on_view,
         include_priors=include_priors,
+        one_time_code=one_time_code,
+        allow_download=allow_download,
     )
     link.token_digest = token_digest(link.token)
     link.full_clean()
@@ -227,6 +241,8 @@ def guestlink_create(
             "mobile": str(link.mobile) if link.mobile else "",
             "notify_on_view": link.notify_on_view,
             "include_priors": link.include_priors,
+            "one_time_code": link.one_time_code,
+            "allow_download": link.allow_download,
             **(
                 {"studies": [item.study_instance_uid for item in included]} if extra_studies else {}
             ),
@@ -291,13 +307,24 @@ UPDATABLE = frozenset(
         "message",
         "email",
         "mobile",
+        "one_time_code",
+        "allow_download",
         "disabled",
         "unlock",
         "send",
     }
 )
 # The link's own fields, as the audit trail records what changed (old and new values).
-_FIELDS = ("expires_at", "max_uses", "max_password_attempts", "message", "email", "mobile")
+_FIELDS = (
+    "expires_at",
+    "max_uses",
+    "max_password_attempts",
+    "message",
+    "email",
+    "mobile",
+    "one_time_code",
+    "allow_download",
+)
 
 
 def _audit_value(value: Any) -> Any:
@@ -315,7 +342,8 @@ def guestlink_update(
     """Change a link over its life, as its creator or someone who may create links here.
 
     Changes use the link's own field names (`expires_at`, `max_uses` (None: no limit),
-    `max_password_attempts`, `message`, `email`, `mobile`), `disabled=True/False` to disable
+    `max_password_attempts`, `message`, `email`, `mobile`, `one_time_code`, `allow_download`),
+    `disabled=True/False` to disable
     or re-enable it, `unlock=True` to unlock a locked link (the wrong-password count starts
     again), and `send=True` to send it to its recipients again. A changed email or mobile is
     sent the link at once while it opens. Every value is checked as at creation and against the
@@ -380,6 +408,12 @@ def guestlink_update(
             errors["max_password_attempts"] = "Unlock the link to lower its attempts."
     email = changed.get("email", link.email)
     message = changed.get("message", link.message)
+    if changed.get("one_time_code", link.one_time_code) and not (
+        email or changed.get("mobile", link.mobile)
+    ):
+        errors["one_time_code"] = (
+            "A one-time code goes to the recipient: keep their email address or mobile number."
+        )
     if message and ("message" in changed or "email" in changed):
         # The typed password is not known any more (only its hash): the birth date is checked.
         errors.update(
@@ -390,7 +424,16 @@ def guestlink_update(
     policy_options = {
         name: value
         for name, value in changed.items()
-        if name in ("expires_at", "max_uses", "max_password_attempts", "email", "mobile")
+        if name
+        in (
+            "expires_at",
+            "max_uses",
+            "max_password_attempts",
+            "email",
+            "mobile",
+            "one_time_code",
+            "allow_download",
+        )
     }
     merge_errors(
         errors,
@@ -406,7 +449,7 @@ def guestlink_update(
     for name, value in changed.items():
         setattr(link, name, value)
     if unlock:
-        link.locked_at, link.password_failures = None, 0
+        link.locked_at, link.password_failures, link.code_failures = None, 0, 0
     if disabled is True and link.disabled_at is None:
         link.disabled_at = now
         changed["disabled"] = True
@@ -461,6 +504,7 @@ class OpenResult:
     study_ids: frozenset[int] = frozenset()
     attempts_left: int | None = None
     retry_after: int | None = None
+    code: GuestLinkCode | None = None  # the one-time code sent (outcome CODE_SENT)
 
 
 # The gate's counters and password check, as module functions: the race tests swap in naive
@@ -481,6 +525,9 @@ class GuestGate(Gate[GuestLink]):
     """Guest links at the shared gate: a right password takes a use and opens the study."""
 
     model = GuestLink
+    access_model = GuestLinkAccess
+    opened_action = AuditEvent.Action.GUESTLINK_OPENED
+    attempt_action = AuditEvent.Action.GUESTLINK_ATTEMPT
     select_related = ("study", "worklist", "created_by__organisation")
 
     def limits(self) -> GateLimits:
@@ -503,15 +550,18 @@ class GuestGate(Gate[GuestLink]):
     def password_matches(self, link: GuestLink, password: str) -> bool:
         return _password_matches(link, password)
 
-    def log_attempt(
-        self, link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
-    ) -> None:
-        _log_attempt(link, outcome, request, **details)
+    def audit_fields(self, link: GuestLink | None) -> dict[str, Any]:
+        return {
+            "guest_link_id": link.public_id if link is not None else None,
+            "study_instance_uid": link.study.study_instance_uid if link is not None else "",
+        }
 
     def on_locked(self, link: GuestLink) -> None:
         _notify_creator(link, "guestlink_locked", {})
 
     def granted(self, link: GuestLink, request: HttpRequest) -> GateResult:
+        if link.one_time_code:
+            return _send_code(link, request)
         return _consume_use(link, request)
 
 
@@ -524,41 +574,19 @@ def guestlink_open(
     """A guest's deliberate attempt (a POST) to open a link, with the password if it has one:
     the shared gate (`links.gate`), where a right password takes a use."""
     result = GATE.attempt(link=link, token=token, password=password, request=request)
+    return _open_result(result)
+
+
+def _open_result(result: GateResult) -> OpenResult:
+    sent = result.outcome == Outcome.CODE_SENT
     return OpenResult(
         outcome=result.outcome,
         link=result.link,
-        study_ids=result.payload or frozenset(),
+        study_ids=frozenset() if sent else result.payload or frozenset(),
         attempts_left=result.attempts_left,
         retry_after=result.retry_after,
+        code=result.payload if sent else None,
     )
-
-
-def _log_attempt(
-    link: GuestLink | None, outcome: str, request: HttpRequest, **details: Any
-) -> None:
-    audit_outcome: str = {
-        Outcome.OPENED.value: AuditEvent.Outcome.SUCCESS.value,
-        Outcome.WRONG_PASSWORD.value: AuditEvent.Outcome.FAILURE.value,
-    }.get(outcome, AuditEvent.Outcome.DENIED.value)
-    with transaction.atomic():
-        GuestLinkAccess.objects.create(
-            link=link,
-            outcome=outcome,
-            ip_address=client_ip(request),
-            user_agent=client_user_agent(request),
-        )
-        record_event(
-            action=(
-                AuditEvent.Action.GUESTLINK_OPENED
-                if outcome == Outcome.OPENED
-                else AuditEvent.Action.GUESTLINK_ATTEMPT
-            ),
-            request=request,
-            guest_link_id=link.public_id if link is not None else None,
-            study_instance_uid=link.study.study_instance_uid if link is not None else "",
-            outcome=audit_outcome,
-            details={"result": outcome, **details},
-        )
 
 
 def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
@@ -573,7 +601,7 @@ def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
                     "pk", flat=True
                 )
             )
-        _log_attempt(link, Outcome.OPENED, request, use=link.use_count)
+        GATE.log_attempt(link, Outcome.OPENED, request, use=link.use_count)
         if link.notify_on_view:
             uses_left = link.uses_left
             _notify_creator(
@@ -587,6 +615,113 @@ def _consume_use(link: GuestLink, request: HttpRequest) -> GateResult:
                 },
             )
     return GateResult(Outcome.OPENED, link, payload=frozenset(study_ids))
+
+
+# --- the second factor: a one-time code after the password (onetimecode.py) -------------
+
+# Outcomes of the code step that are not logged (nothing was attempted at the link).
+NO_CODE = "no_code"  # this session was sent no code for the link: the password comes first
+NOT_A_CODE = "not_a_code"  # what was typed is not 6 digits: not counted
+RESEND_WAIT = "resend_wait"  # a new code was asked for too soon
+
+
+def _count_wrong_code(link_id: int) -> bool:
+    return onetimecode.count_wrong_code(link_id, GATE.usable_now())
+
+
+def _send_code(link: GuestLink, request: HttpRequest, replaces: Any = None) -> GateResult:
+    """The password was right (or none is needed): send a code instead of opening."""
+    limited = onetimecode.send_exceeded(link)
+    if limited is not None:
+        if limited.first:
+            GATE.log_attempt(link, Outcome.RATE_LIMITED, request, reason="codes")
+        return GateResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
+    with transaction.atomic():
+        challenge = onetimecode.code_issue(link=link, replaces=replaces)
+        GATE.log_attempt(
+            link, Outcome.CODE_SENT, request, channel=challenge.channel, again=bool(replaces)
+        )
+    return GateResult(Outcome.CODE_SENT, link, payload=challenge)
+
+
+def _code_step_refused(
+    link: GuestLink | None, token: str, request: HttpRequest
+) -> OpenResult | None:
+    """What the gate refuses before a code is looked at: rate limits, a link that cannot open."""
+    result = GATE.before_check(link=link, token=token, request=request)
+    return None if result is None else _open_result(result)
+
+
+def guestlink_code_check(
+    *, link: GuestLink | None, token: str, code: str, request: HttpRequest
+) -> OpenResult:
+    """A guest's one-time code (a POST at the gate, after the password): a right one, in time
+    and not used before, takes the link's use and opens; a wrong one is counted and locks
+    the link at CODE_MAX_ATTEMPTS."""
+    refused = _code_step_refused(link, token, request)
+    if refused is not None or link is None:
+        return refused or OpenResult(Outcome.REFUSED)
+    challenge = onetimecode.pending_code(request, link)
+    if challenge is None:
+        return OpenResult(NO_CODE, link)
+    digits = onetimecode.normalise(code)
+    if digits is None:
+        return OpenResult(NOT_A_CODE, link)
+    if challenge.used_at is not None or challenge.expires_at <= timezone.now():
+        GATE.log_attempt(link, Outcome.CODE_EXPIRED, request)
+        return OpenResult(Outcome.CODE_EXPIRED, link)
+    if not onetimecode.code_matches(challenge, digits):
+        return _open_result(
+            GATE.count_wrong(
+                link,
+                request,
+                Outcome.WRONG_CODE,
+                count=_count_wrong_code,
+                failures="code_failures",
+                most=onetimecode.CODE_MAX_ATTEMPTS,
+            )
+        )
+    with transaction.atomic():
+        if not onetimecode.code_claim(challenge):  # used by a parallel request, or expired
+            GATE.log_attempt(link, Outcome.CODE_EXPIRED, request)
+            return OpenResult(Outcome.CODE_EXPIRED, link)
+        return _open_result(_consume_use(link, request))
+
+
+def guestlink_code_resend(
+    *, link: GuestLink | None, token: str, request: HttpRequest
+) -> OpenResult:
+    """The guest asks for a new code: at most once per GUESTLINK_CODE_RESEND_SECONDS per
+    session, within the link's allowance of codes; the code it replaces stops working."""
+    refused = _code_step_refused(link, token, request)
+    if refused is not None or link is None:
+        return refused or OpenResult(Outcome.REFUSED)
+    challenge = onetimecode.pending_code(request, link)
+    if challenge is None:
+        return OpenResult(NO_CODE, link)
+    wait = onetimecode.resend_wait(challenge)
+    if wait:
+        return OpenResult(RESEND_WAIT, link, retry_after=wait)
+    return _open_result(_send_code(link, request, replaces=challenge))
+
+
+@transaction.atomic
+def guestlink_download_record(
+    *, link: GuestLink, study: Study, request: HttpRequest, what: str, **details: Any
+) -> None:
+    """A guest downloads `what` ("study" or "image") of `study` through a link that allows it:
+    one access-log row and one audit event, before the first byte goes out."""
+    if not link.allow_download:
+        raise PermissionDenied("This link does not allow downloads.")
+    GATE.log_attempt(
+        link,
+        Outcome.DOWNLOADED,
+        request,
+        action=AuditEvent.Action.GUESTLINK_DOWNLOADED,
+        what=what,
+        study=study.study_instance_uid,
+        **details,
+    )
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@ from django.urls import path
 
 import links.urls  # noqa: F401  (registers the "linktoken" converter)
 
-from . import manage_views, views
+from . import download_views, manage_views, views
 
 app_name = "guestlinks"
 
@@ -10,6 +10,8 @@ urlpatterns = [
     # The guest's side: no token in any URL after the gate.
     path("view/<uuid:public_id>/", views.viewer, name="viewer"),
     path("end/", views.end_session, name="end"),
+    path("download/study/", download_views.download_study, name="download_study"),
+    path("download/image/", download_views.download_image, name="download_image"),
     # The clinician's side.
     path("manage/<uuid:worklist_id>/<uuid:study_id>/new/", views.create, name="create"),
     path("manage/<uuid:worklist_id>/new/", views.create_multi, name="create_multi"),

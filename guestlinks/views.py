@@ -20,7 +20,7 @@ from studies.models import Study
 from studies.viewer import render_viewer
 from worklists.access import get_worklist_for_user
 
-from . import services
+from . import code_views, onetimecode, services
 from .access import (
     get_guest_session,
     get_guest_study,
@@ -89,6 +89,17 @@ def _render_gate(
     return response
 
 
+def _opened(request: HttpRequest, result: services.OpenResult) -> HttpResponse:
+    """The link opened: a guest session, and the viewer."""
+    assert result.link is not None
+    guest_session_start(request, link=result.link, study_ids=set(result.study_ids))
+    see_other = HttpResponseRedirect(
+        reverse("guestlinks:viewer", args=[result.link.study.public_id])
+    )
+    see_other.status_code = 303  # See Other: the viewer is fetched with a GET
+    return see_other
+
+
 # --- the guest's side --------------------------------------------------------------------
 
 
@@ -101,17 +112,18 @@ def gate(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         if link is None or not link.is_usable:
             return unusable_link_page(request, token)
+        if link.one_time_code and onetimecode.pending_code(request, link) is not None:
+            return code_views.render_code_step(request, link)
         return _render_gate(request, link)
+    if link is not None and link.one_time_code and code_views.is_code_step(request):
+        return code_views.code_step(request, token, link, opened=_opened)
     result = services.guestlink_open(
         link=link, token=token, password=request.POST.get("password", ""), request=request
     )
     if result.outcome == Outcome.OPENED and result.link is not None:
-        guest_session_start(request, link=result.link, study_ids=set(result.study_ids))
-        see_other = HttpResponseRedirect(
-            reverse("guestlinks:viewer", args=[result.link.study.public_id])
-        )
-        see_other.status_code = 303  # See Other: the viewer is fetched with a GET
-        return see_other
+        return _opened(request, result)
+    if result.outcome == Outcome.CODE_SENT and result.code is not None:
+        return code_views.code_sent(request, result.code)
     if result.outcome == Outcome.RATE_LIMITED:
         return too_many(request, result.retry_after)
     if result.outcome == Outcome.WRONG_PASSWORD and result.link and result.attempts_left:
@@ -152,7 +164,18 @@ def viewer(request: HttpRequest, public_id: str) -> HttpResponse:
         guest=True,
         priors=others.order_by("-study_date", "-id"),
         banner=f"Shared by {shared_by} · available until {until}",
+        downloads=_downloads(link),
     )
+
+
+def _downloads(link: GuestLink) -> dict[str, str] | None:
+    """Where the viewer's "Download" menu posts, on links that allow downloads."""
+    if not link.allow_download:
+        return None
+    return {
+        "study": reverse("guestlinks:download_study"),
+        "image": reverse("guestlinks:download_image"),
+    }
 
 
 @guest_page

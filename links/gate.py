@@ -18,6 +18,7 @@ before hashing: a link already locked, expired, deleted or used up checks nothin
 GET and HEAD never reach this module: only a deliberate POST is an attempt.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -26,9 +27,10 @@ from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit.services import client_ip
+from audit.models import AuditEvent
+from audit.services import client_ip, client_user_agent, record_event
 
-from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, token_digest
+from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, LinkAccess, token_digest
 from .passwords import link_password_matches
 from .ratelimit import GateLimits, attempt_exceeded
 
@@ -46,6 +48,20 @@ class GateResult:
     payload: Any = None  # what a granted attempt gave (the kind's)
 
 
+# How an outcome at the gate reads in the audit trail; anything else is DENIED.
+AUDIT_OUTCOMES: dict[str, str] = {
+    Outcome.OPENED: AuditEvent.Outcome.SUCCESS,
+    Outcome.WRONG_PASSWORD: AuditEvent.Outcome.FAILURE,
+    Outcome.CODE_SENT: AuditEvent.Outcome.SUCCESS,
+    Outcome.WRONG_CODE: AuditEvent.Outcome.FAILURE,
+    Outcome.DOWNLOADED: AuditEvent.Outcome.SUCCESS,
+}
+
+
+def audit_outcome(outcome: str) -> str:
+    return str(AUDIT_OUTCOMES.get(outcome, AuditEvent.Outcome.DENIED))
+
+
 def find_link(links: QuerySet[L], token: str) -> L | None:
     """The link this URL token opens, looked up by digest and compared in constant time."""
     if len(token) != TOKEN_LENGTH:
@@ -57,11 +73,14 @@ def find_link(links: QuerySet[L], token: str) -> L | None:
 
 
 class Gate(Generic[L]):
-    """One kind of link at the gate. A kind names its model and supplies its limits, how an
-    attempt is logged (its access log and audit trail), what a right password grants, and
-    whom to tell when a link locks."""
+    """One kind of link at the gate. A kind names its model, its access log and its audit
+    actions, and supplies its limits, how its audit events name a link, what a right password
+    grants, and whom to tell when a link locks."""
 
     model: type[L]
+    access_model: type[LinkAccess]
+    opened_action: str  # the audit action of an attempt that opened the link
+    attempt_action: str  # ... and of every other attempt
     select_related: tuple[str, ...] = ()
 
     # --- what a kind supplies ------------------------------------------------------------
@@ -69,9 +88,8 @@ class Gate(Generic[L]):
     def limits(self) -> GateLimits:
         raise NotImplementedError
 
-    def log_attempt(
-        self, link: L | None, outcome: str, request: HttpRequest, **details: Any
-    ) -> None:
+    def audit_fields(self, link: L | None) -> dict[str, Any]:
+        """record_event's keyword arguments that name `link` (a `details` dict is merged)."""
         raise NotImplementedError
 
     def granted(self, link: L, request: HttpRequest) -> GateResult:
@@ -80,6 +98,37 @@ class Gate(Generic[L]):
 
     def on_locked(self, link: L) -> None:
         """The attempt that locked the link has been counted (in its transaction)."""
+
+    # --- the access log ------------------------------------------------------------------
+
+    def log_attempt(
+        self,
+        link: L | None,
+        outcome: str,
+        request: HttpRequest,
+        *,
+        action: str | None = None,
+        **details: Any,
+    ) -> None:
+        """One row in the kind's access log and one audit event, in one transaction.
+        `action` overrides the audit action (else opened or attempt, by the outcome)."""
+        fields = self.audit_fields(link)
+        named = fields.pop("details", {})
+        with transaction.atomic():
+            self.access_model._default_manager.create(  # type: ignore[misc]  # the kind's `link`
+                link=link,
+                outcome=outcome,
+                ip_address=client_ip(request),
+                user_agent=client_user_agent(request),
+            )
+            record_event(
+                action=action
+                or (self.opened_action if outcome == Outcome.OPENED else self.attempt_action),
+                request=request,
+                outcome=audit_outcome(outcome),
+                details={"result": outcome, **named, **details},
+                **fields,
+            )
 
     # --- lookups and counters ------------------------------------------------------------
 
@@ -132,6 +181,18 @@ class Gate(Generic[L]):
         without hashing; then the password is checked, and a wrong one counted, or the kind
         grants what the link gives.
         """
+        refused = self.before_check(link=link, token=token, request=request)
+        if refused is not None or link is None:
+            return refused or GateResult(Outcome.REFUSED)
+        if link.has_password and not self.password_matches(link, password):
+            return self.wrong_password(link, request)
+        return self.granted(link, request)
+
+    def before_check(
+        self, *, link: L | None, token: str, request: HttpRequest
+    ) -> GateResult | None:
+        """What every attempt meets before anything is checked (also a kind's later step, such
+        as a second factor): the rate limits, and a link that cannot open. None: go on."""
         limited = attempt_exceeded(
             self.limits(),
             address=client_ip(request) or "unknown",
@@ -144,9 +205,7 @@ class Gate(Generic[L]):
             return GateResult(Outcome.RATE_LIMITED, link, retry_after=limited.retry_after)
         if link is None or not link.is_usable:
             return self.refuse(link, request)
-        if link.has_password and not self.password_matches(link, password):
-            return self.wrong_password(link, request)
-        return self.granted(link, request)
+        return None
 
     def refuse(self, link: L | None, request: HttpRequest) -> GateResult:
         if link is None:
@@ -157,22 +216,44 @@ class Gate(Generic[L]):
         return GateResult(Outcome.REFUSED, link)
 
     def wrong_password(self, link: L, request: HttpRequest) -> GateResult:
+        return self.count_wrong(
+            link,
+            request,
+            Outcome.WRONG_PASSWORD,
+            count=self.count_failure,
+            failures="password_failures",
+            most="max_password_attempts",
+        )
+
+    def count_wrong(
+        self,
+        link: L,
+        request: HttpRequest,
+        outcome: str,
+        *,
+        count: Callable[[int], bool],
+        failures: str,
+        most: str | int,
+    ) -> GateResult:
+        """Count one wrong answer (a password, or a kind's second factor) with `count`, a
+        conditional UPDATE of the link's `failures` counter, and lock the link when it reaches
+        `most` (a field's name, or a number)."""
+        limit = F(most) if isinstance(most, str) else most
         with transaction.atomic():
             # The counting UPDATE holds the row lock until commit, so concurrent wrong
-            # passwords are counted one after the other; the one that brings the count to the
+            # answers are counted one after the other; the one that brings the count to the
             # maximum locks the link in the same transaction, and those waiting behind it then
             # find it locked and are refused (the conditional UPDATE also makes sure the
             # creator is told once).
-            if not self.count_failure(link.pk):
+            if not count(link.pk):
                 return self.refuse(link, request)
             locked = self.model._default_manager.filter(
-                pk=link.pk,
-                locked_at__isnull=True,
-                password_failures__gte=F("max_password_attempts"),
+                pk=link.pk, locked_at__isnull=True, **{f"{failures}__gte": limit}
             ).update(locked_at=timezone.now())
             link.refresh_from_db()
-            self.log_attempt(link, Outcome.WRONG_PASSWORD, request, locked=bool(locked))
+            self.log_attempt(link, outcome, request, locked=bool(locked))
             if locked:
                 self.on_locked(link)
-        left = 0 if link.locked_at else max(link.max_password_attempts - link.password_failures, 0)
-        return GateResult(Outcome.WRONG_PASSWORD, link, attempts_left=left)
+        allowed = getattr(link, most) if isinstance(most, str) else most
+        left = 0 if link.locked_at else max(allowed - getattr(link, failures), 0)
+        return GateResult(outcome, link, attempts_left=left)

@@ -157,6 +157,11 @@ class AccessOutcome(models.TextChoices):
     WRONG_PASSWORD = "wrong_password", "Wrong password"
     REFUSED = "refused", "Refused (link not available)"
     RATE_LIMITED = "rate_limited", "Rate-limited"
+    # A second factor (guest links' one-time code) and what a guest does once in.
+    CODE_SENT = "code_sent", "Password right, one-time code sent"
+    WRONG_CODE = "wrong_code", "Wrong one-time code"
+    CODE_EXPIRED = "code_expired", "One-time code expired or used"
+    DOWNLOADED = "downloaded", "Downloaded"
 
 
 class LinkAccess(models.Model):

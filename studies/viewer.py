@@ -116,10 +116,13 @@ def render_viewer(
     priors: Iterable[Study] = (),
     banner: str | None = None,
     back_url: str | None = None,
+    downloads: dict[str, str] | None = None,
 ) -> HttpResponse:
     """The viewer page. With guest=True it has no way into the rest of the app: no top bar,
     no worklist links; a patient banner (plus `banner`, e.g. who shared it) instead. Image
-    URLs are the same /dicomweb/ URLs; access there is checked against the session."""
+    URLs are the same /dicomweb/ URLs; access there is checked against the session.
+    `downloads`: the URLs a "Download" menu posts to (`study`: a zip, `image`: the image on
+    screen as PNG), when the viewer offers them."""
     priors = list(priors)
     dicomweb = reverse("dicomweb:series_thumbnail", kwargs={"study": "0", "series": "0"}).split(
         "/studies/"
@@ -151,6 +154,7 @@ def render_viewer(
         "back_url": None if guest else back_url,
         "viewer_data": data,
         "first_preview": first,
+        "downloads": downloads,
     }
     response = render(request, "studies/viewer.html", context)
     response["Cache-Control"] = "private, no-store"

@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import client_ip, client_user_agent, record_event
+from audit.services import client_ip, record_event
 from links.gate import Gate, GateResult
 from links.messages import local_time, notify_creator, send_to_recipients
 from links.models import (
@@ -324,6 +324,9 @@ class UploadGate(Gate[UploadLink]):
     taken only when an upload completes (`upload_complete`)."""
 
     model = UploadLink
+    access_model = UploadLinkAccess
+    opened_action = AuditEvent.Action.UPLOADLINK_OPENED
+    attempt_action = AuditEvent.Action.UPLOADLINK_ATTEMPT
     select_related = ("worklist", "created_by__organisation")
 
     def limits(self) -> GateLimits:
@@ -332,34 +335,8 @@ class UploadGate(Gate[UploadLink]):
     def usable_now(self) -> Q:
         return super().usable_now() & Q(disabled_at__isnull=True)
 
-    def log_attempt(
-        self, link: UploadLink | None, outcome: str, request: HttpRequest, **details: Any
-    ) -> None:
-        audit_outcome: str = {
-            Outcome.OPENED.value: AuditEvent.Outcome.SUCCESS.value,
-            Outcome.WRONG_PASSWORD.value: AuditEvent.Outcome.FAILURE.value,
-        }.get(outcome, AuditEvent.Outcome.DENIED.value)
-        with transaction.atomic():
-            UploadLinkAccess.objects.create(
-                link=link,
-                outcome=outcome,
-                ip_address=client_ip(request),
-                user_agent=client_user_agent(request),
-            )
-            record_event(
-                action=(
-                    AuditEvent.Action.UPLOADLINK_OPENED
-                    if outcome == Outcome.OPENED
-                    else AuditEvent.Action.UPLOADLINK_ATTEMPT
-                ),
-                request=request,
-                outcome=audit_outcome,
-                details={
-                    "result": outcome,
-                    "upload_link": str(link.public_id) if link is not None else None,
-                    **details,
-                },
-            )
+    def audit_fields(self, link: UploadLink | None) -> dict[str, Any]:
+        return {"details": {"upload_link": str(link.public_id) if link is not None else None}}
 
     def on_locked(self, link: UploadLink) -> None:
         _notify_creator(link, "uploadlink_locked", {})

@@ -583,6 +583,7 @@
   // --- Overlay ------------------------------------------------------------------------------
   function updateOverlay() {
     var study = currentStudy(), series = currentSeries(), p = data.patient;
+    publishCurrent(study, series);
     $("overlay-patient").textContent = p.name + (p.id ? "\nID " + p.id : "") +
       (p.birthDate ? "\nBorn " + p.birthDate : "") + (p.sex ? " " + p.sex : "");
     $("overlay-series").textContent = (study.date || "") + (study.description ? "\n" + study.description : "") +
@@ -594,6 +595,16 @@
       ? "W " + Math.round(win.width) + " L " + Math.round(win.center) + (win.label ? " (" + win.label + ")" : "")
       : "Window: default";
     $("viewer-slice-label").textContent = (state.slice + 1) + " / " + state.slices.length;
+  }
+
+  // What is on screen, for other scripts on the page (the guest's "Download" menu).
+  function publishCurrent(study, series) {
+    var item = state.slices.at(state.slice), win = state.window;
+    stage.dataset.currentStudy = study.uid;
+    stage.dataset.currentSeries = series.uid;
+    stage.dataset.currentFrame = String(item.frame);
+    stage.dataset.currentWindow = win ? round(win.center) + "," + round(win.width) : "";
+    stage.dataset.currentInstance = item.sop;
   }
 
   // --- Input: tools, pointer, wheel, keyboard -----------------------------------------------
