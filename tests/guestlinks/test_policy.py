@@ -325,3 +325,55 @@ def test_shape_form_forces_a_required_second_factor_and_drops_downloads(policy):
     shape_form(form, policy)
     assert "allow_download" not in form.fields
     assert form.is_valid() and form.cleaned_data["one_time_code"] is True
+
+
+# --- the one-time code and downloads, at creation and on edit ----------------------------
+
+
+def test_create_refuses_a_download_the_policy_forbids(policy, make_link):
+    set_policy(policy, allow_downloads=False)
+    with pytest.raises(ValidationError) as error:
+        make_link(allow_download=True, email="r@example.org")
+    assert "allow_download" in error.value.message_dict
+    assert make_link(allow_download=False).allow_download is False
+
+
+def test_create_refuses_a_link_without_the_required_code(policy, make_link):
+    set_policy(policy, require_second_factor=True)
+    with pytest.raises(ValidationError) as error:
+        make_link(email="r@example.org", one_time_code=False)
+    assert "one_time_code" in error.value.message_dict
+    assert make_link(email="r@example.org", one_time_code=True).one_time_code
+
+
+def test_update_turns_the_options_on_and_off_within_the_policy(policy, owner, make_link):
+    link = make_link(email="r@example.org")
+    services.guestlink_update(actor=owner, link=link, one_time_code=True, allow_download=True)
+    link.refresh_from_db()
+    assert link.one_time_code and link.allow_download
+    set_policy(policy, allow_downloads=False, require_second_factor=True)
+    with pytest.raises(ValidationError) as error:
+        services.guestlink_update(actor=owner, link=link, one_time_code=False)
+    assert "one_time_code" in error.value.message_dict
+    services.guestlink_update(actor=owner, link=link, allow_download=False)
+    link.refresh_from_db()
+    assert link.one_time_code and not link.allow_download
+    with pytest.raises(ValidationError) as error:
+        services.guestlink_update(actor=owner, link=link, allow_download=True)
+    assert "allow_download" in error.value.message_dict
+
+
+def test_update_keeps_a_recipient_for_the_code(owner, make_link):
+    link = make_link(email="r@example.org", one_time_code=True)
+    with pytest.raises(ValidationError) as error:
+        services.guestlink_update(actor=owner, link=link, email="")
+    assert "one_time_code" in error.value.message_dict
+    assert GuestLink.objects.get(pk=link.pk).email == "r@example.org"
+
+
+def test_unlock_resets_wrong_codes_too(owner, make_link):
+    link = make_link(email="r@example.org", one_time_code=True)
+    GuestLink.objects.filter(pk=link.pk).update(code_failures=5, locked_at=timezone.now())
+    services.guestlink_update(actor=owner, link=GuestLink.objects.get(pk=link.pk), unlock=True)
+    link.refresh_from_db()
+    assert (link.locked_at, link.code_failures, link.password_failures) == (None, 0, 0)
