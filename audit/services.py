@@ -3,6 +3,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest
 
 from .models import AuditEvent
@@ -63,3 +64,69 @@ def record_event(
         user_agent=client_user_agent(request),
         details=details or {},
     )
+
+
+# The series whose images this browser session has been recorded viewing. The viewer fetches
+# a series frame by frame: the first frame of a series records one event, and the session
+# remembers it, so every later frame costs nothing here (no query, no write).
+VIEWED_SERIES_SESSION_KEY = "audit_viewed_series"
+# A session remembers this many series; one that views more records a series again after it
+# has been forgotten, which is harmless (an extra line), while the session stays small.
+VIEWED_SERIES_REMEMBERED = 200
+
+
+def record_series_viewed(
+    *,
+    request: HttpRequest,
+    study_instance_uid: str,
+    series_instance_uid: str,
+    guest_link_id: UUID | None = None,
+) -> bool:
+    """Record "images viewed" once per browser session and series; True when it recorded.
+
+    Requests without a session (nothing to remember it in) record nothing: viewing images is
+    a browser's, through a clinician's or a guest's session."""
+    session = getattr(request, "session", None)
+    if session is None or session.session_key is None:
+        return False
+    seen = session.get(VIEWED_SERIES_SESSION_KEY)
+    seen = list(seen) if isinstance(seen, list) else []
+    if series_instance_uid in seen:
+        return False
+    with transaction.atomic():
+        record_event(
+            action=AuditEvent.Action.IMAGES_VIEWED,
+            actor=getattr(request, "user", None),
+            request=request,
+            guest_link_id=guest_link_id,
+            study_instance_uid=study_instance_uid,
+            details={"series": series_instance_uid},
+        )
+    seen.append(series_instance_uid)
+    session[VIEWED_SERIES_SESSION_KEY] = seen[-VIEWED_SERIES_REMEMBERED:]
+    return True
+
+
+def admin_change_details(*, obj: Any, change: Any = None) -> dict[str, Any]:
+    """What an admin change names: the model, the object's id and text, and what changed
+    (the admin's own change message: which fields, and which inline rows were added,
+    changed or deleted)."""
+    details: dict[str, Any] = {
+        "model": obj._meta.label,
+        "object_id": str(obj.pk) if obj.pk is not None else "",
+        "object": str(obj)[:200],
+    }
+    if change:
+        details["change"] = change
+    return details
+
+
+def link_attempt_action(*, kind: str, result: str, locked: bool = False) -> str:
+    """The action for an attempt at a link's gate (`kind` "guestlink" or "uploadlink"): opened,
+    a wrong password (or the one that locked the link), or refused (unusable, unknown, rate
+    limited; its `result` is in the details)."""
+    if result == "opened":
+        return f"{kind}_opened"
+    if result == "wrong_password":
+        return f"{kind}_locked" if locked else f"{kind}_wrong_password"
+    return f"{kind}_attempt"

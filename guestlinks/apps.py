@@ -7,11 +7,11 @@ class GuestlinksConfig(AppConfig):
     name = "guestlinks"
 
     def ready(self) -> None:
-        from notifications.registry import register_delivery_check
+        from notifications.registry import register_delivery_check, register_delivery_outcome
         from studies.registry import register_guest_access, register_study_panel
 
         from . import access, signals  # noqa: F401  (signals: its receivers)
-        from .delivery import guestlink_delivery
+        from .delivery import guestlink_delivered, guestlink_delivery
         from .selectors import guestlinks_panel
 
         def panel(*, user: Any, study: Any, worklist: Any, **_: Any) -> Any:
@@ -20,3 +20,4 @@ class GuestlinksConfig(AppConfig):
         register_study_panel("guestlinks_panel", panel)
         register_guest_access(access)  # the guest session's studies, for dicomweb's images
         register_delivery_check("guestlink_invite", guestlink_delivery)
+        register_delivery_outcome("guestlink_invite", guestlink_delivered)

@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import client_ip, client_user_agent, record_event
+from audit.services import client_ip, client_user_agent, link_attempt_action, record_event
 from links.gate import Gate, GateResult
 from links.messages import local_time, notify_creator, send_to_recipients
 from links.ratelimit import GateLimits
@@ -306,10 +306,8 @@ def _log_attempt(
             user_agent=client_user_agent(request),
         )
         record_event(
-            action=(
-                AuditEvent.Action.GUESTLINK_OPENED
-                if outcome == Outcome.OPENED
-                else AuditEvent.Action.GUESTLINK_ATTEMPT
+            action=link_attempt_action(
+                kind="guestlink", result=outcome, locked=bool(details.get("locked"))
             ),
             request=request,
             guest_link_id=link.public_id if link is not None else None,

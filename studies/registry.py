@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+from uuid import UUID
 
 from django.http import HttpRequest
 
@@ -26,6 +27,8 @@ class GuestAccess(Protocol):
     def guest_study_ids(self, request: HttpRequest) -> set[int]: ...
 
     def guest_link_ended_message(self, request: HttpRequest) -> str | None: ...
+
+    def guest_link_id(self, request: HttpRequest) -> UUID | None: ...
 
 
 _study_panels: dict[str, StudyPanel] = {}

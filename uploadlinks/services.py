@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import client_ip, client_user_agent, record_event
+from audit.services import client_ip, client_user_agent, link_attempt_action, record_event
 from links.gate import Gate, GateResult
 from links.messages import local_time, notify_creator, send_to_recipients
 from links.models import (
@@ -195,6 +195,7 @@ def uploadlink_create(
         action=AuditEvent.Action.UPLOADLINK_CREATED,
         actor=actor,
         request=request,
+        guest_link_id=link.public_id,
         details=_audit_details(link),
     )
     _send_link(link)
@@ -268,6 +269,7 @@ def uploadlink_update(
         action=AuditEvent.Action.UPLOADLINK_CHANGED,
         actor=actor,
         request=request,
+        guest_link_id=link.public_id,
         details={**_audit_details(link), "changed": sorted(changed)},
     )
     return link
@@ -307,6 +309,7 @@ def uploadlink_delete(*, actor: Any, link: UploadLink, request: HttpRequest | No
         action=AuditEvent.Action.UPLOADLINK_DELETED,
         actor=actor,
         request=request,
+        guest_link_id=link.public_id,
         details={"upload_link": str(link.public_id), "worklist": str(link.worklist.public_id)},
     )
 
@@ -347,12 +350,11 @@ class UploadGate(Gate[UploadLink]):
                 user_agent=client_user_agent(request),
             )
             record_event(
-                action=(
-                    AuditEvent.Action.UPLOADLINK_OPENED
-                    if outcome == Outcome.OPENED
-                    else AuditEvent.Action.UPLOADLINK_ATTEMPT
+                action=link_attempt_action(
+                    kind="uploadlink", result=outcome, locked=bool(details.get("locked"))
                 ),
                 request=request,
+                guest_link_id=link.public_id if link is not None else None,
                 outcome=audit_outcome,
                 details={
                     "result": outcome,
@@ -605,6 +607,11 @@ def _audit_upload(link: UploadLink, upload: Upload, report: Any, request: Any) -
     record_event(
         action=AuditEvent.Action.UPLOADLINK_UPLOADED,
         request=request,
+        guest_link_id=link.public_id,
+        # One study: its UID, so that it is in that study's history; several: in the details.
+        study_instance_uid=(
+            report.studies[0].study_instance_uid if len(report.studies) == 1 else ""
+        ),
         outcome=AuditEvent.Outcome.SUCCESS if report.accepted else AuditEvent.Outcome.FAILURE,
         details={
             "upload_link": str(link.public_id),

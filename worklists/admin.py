@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
+from audit.admin import AuditedAdminMixin
+from audit.models import AuditEvent
 from accounts.models import User
 
 from . import services
@@ -41,7 +43,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Worklist)
-class WorklistAdmin(GuardedModelAdmin):
+class WorklistAdmin(AuditedAdminMixin, GuardedModelAdmin):
+    audit_action = AuditEvent.Action.WORKLIST_CHANGED
     list_display = [
         "name",
         "kind",
@@ -95,7 +98,10 @@ def product_permissions_in_product_order() -> QuerySet[Permission]:
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    # Saves are recorded by services.role_save (with the role's permissions); deletions here.
+    audit_action = AuditEvent.Action.ROLE_CHANGED
+    audit_saves = False
     list_display = ["name", "description"]
     search_fields = ["name", "description"]
 
