@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import path
 from django.utils import timezone
 
@@ -52,7 +53,7 @@ class AuditedAdminMixin:
 
     audit_action: str = ""
     audit_saves: bool = True
-    audit_inline_actions: dict[type, str] = {}
+    audit_inline_actions: dict[Any, str] = {}  # inline model class -> action
 
     def construct_change_message(
         self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
@@ -148,7 +149,7 @@ class InputFilter(admin.SimpleListFilter):
     def value(self) -> str:
         return (super().value() or "").strip()
 
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: Any) -> Iterator[Any]:
         keep = [
             (name, value)
             for name, values in changelist.params.items()
@@ -322,7 +323,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         export = self.admin_site.admin_view(self.export_csv)
         return [path("export/", export, name="audit_auditevent_export"), *super().get_urls()]
 
-    def export_csv(self, request: HttpRequest) -> HttpResponse:
+    def export_csv(self, request: HttpRequest) -> HttpResponseBase:
         """The list as filtered and searched now, every page of it, as CSV (streamed). The
         export is itself an event ("Audit Log Used")."""
         if not self.has_view_permission(request):

@@ -98,11 +98,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or 'guest'} {self.action}"
 
-    @property
-    def dicom_event(self) -> str:
-        """The event type of DICOM PS3.15 Annex A.5 this action is (audit/dicom.py)."""
-        return dicom_event_type(self.action)
-
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         # Append-only: an event is written once and never changed.
         if self.pk is not None:
@@ -111,3 +106,8 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise AppendOnlyError("Audit events are append-only.")
+
+    @property
+    def dicom_event(self) -> str:
+        """The event type of DICOM PS3.15 Annex A.5 this action is (audit/dicom.py)."""
+        return dicom_event_type(self.action)

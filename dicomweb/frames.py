@@ -18,8 +18,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.http import quote_etag
 
-from studies import rendering
 from audit.services import record_series_viewed
+from studies import rendering
 from studies.access import guest_link_ended_message, guest_link_id, guest_study_ids
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams

@@ -52,7 +52,11 @@ def link_delivery_recorder(model: Any, *, action: str) -> Callable[..., None]:
             guest_link_id=link.public_id if link is not None else None,
             study_instance_uid=study.study_instance_uid if study is not None else "",
             outcome=AuditEvent.Outcome.SUCCESS if status == "sent" else AuditEvent.Outcome.FAILURE,
-            details={"channel": channel, "status": status, **({"reason": reason} if reason else {})},
+            details={
+                "channel": channel,
+                "status": status,
+                **({"reason": reason} if reason else {}),
+            },
         )
 
     return record

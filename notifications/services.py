@@ -193,9 +193,7 @@ def message_send(*, message: OutboundMessage) -> None:
 def _mark_sent(message: OutboundMessage) -> bool:
     """Whether this claim marked it sent (a recovered stale claim may have moved it on)."""
     return bool(
-        OutboundMessage.objects.filter(
-            pk=message.pk, status=OutboundMessage.Status.SENDING
-        ).update(
+        OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
             status=OutboundMessage.Status.SENT,
             sent_at=timezone.now(),
             last_error="",
@@ -287,9 +285,7 @@ def message_deliver(*, message_id: int) -> Delivery:
     except Exception as exc:
         return _message_failed(message, exc)
     if _mark_sent(message):
-        delivery_outcome(
-            message.template, message.context, channel=message.channel, status="sent"
-        )
+        delivery_outcome(message.template, message.context, channel=message.channel, status="sent")
     return Delivery("sent")
 
 

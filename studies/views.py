@@ -3,8 +3,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, TooManyFilesSent
-from django.core.paginator import Paginator
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -58,9 +58,7 @@ def _access_history(user: Any, study: Any, worklist: Worklist) -> list[Any] | No
     links in this worklist (one more row tells that there are more); None for anyone else."""
     if "view_guest_links" not in worklist_permissions(user, worklist):
         return None
-    return list(
-        study_access_history(study=study, worklist=worklist)[: ACCESS_HISTORY_PANEL + 1]
-    )
+    return list(study_access_history(study=study, worklist=worklist)[: ACCESS_HISTORY_PANEL + 1])
 
 
 @require_GET

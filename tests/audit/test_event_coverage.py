@@ -23,7 +23,6 @@ from tests.factories import (
     UserFactory,
     WorklistFactory,
     ct_series,
-    grant,
     role_with,
 )
 from uploadlinks import services as uploadlinks
@@ -155,7 +154,9 @@ def test_a_refused_frame_records_nothing(login, outsider, study, two_series):
     assert events(AuditEvent.Action.IMAGES_VIEWED) == []
 
 
-def test_a_guest_viewing_images_is_recorded_with_the_link(client, owner, study, worklist, two_series):
+def test_a_guest_viewing_images_is_recorded_with_the_link(
+    client, owner, study, worklist, two_series
+):
     link = guestlinks.guestlink_create(actor=owner, study=study, worklist=worklist)
     assert client.post(link.get_absolute_url(), **FROM).status_code == 303
     opened = only(AuditEvent.Action.GUESTLINK_OPENED)
