@@ -89,20 +89,26 @@ def record_series_viewed(
     session = getattr(request, "session", None)
     if session is None or session.session_key is None:
         return False
+    user = getattr(request, "user", None)
+    signed_in = getattr(user, "is_authenticated", False)
+    # Who viewed it, with the series: a browser that was a guest and then signs in (the
+    # session keeps its data through a login) is a new viewer, recorded again.
+    viewer = f"user:{user.pk}" if signed_in and user is not None else f"link:{guest_link_id}"
+    memo = f"{viewer}:{series_instance_uid}"
     seen = session.get(VIEWED_SERIES_SESSION_KEY)
     seen = list(seen) if isinstance(seen, list) else []
-    if series_instance_uid in seen:
+    if memo in seen:
         return False
     with transaction.atomic():
         record_event(
             action=AuditEvent.Action.IMAGES_VIEWED,
-            actor=getattr(request, "user", None),
+            actor=user,
             request=request,
             guest_link_id=guest_link_id,
             study_instance_uid=study_instance_uid,
             details={"series": series_instance_uid},
         )
-    seen.append(series_instance_uid)
+    seen.append(memo)
     session[VIEWED_SERIES_SESSION_KEY] = seen[-VIEWED_SERIES_REMEMBERED:]
     return True
 

@@ -301,10 +301,14 @@ def study_access_history(*, study: Study, worklist: Worklist) -> QuerySet[AuditE
     worklist (guest opens, wrong passwords, deliveries, uploads), with their address and
     browser. Another organisation's opens of the same study, or its links, are not shown: it
     shares the study, not its own trail. One query (the links are a subquery)."""
-    links_here = AuditEvent.objects.filter(
-        action__in=[AuditEvent.Action.GUESTLINK_CREATED, AuditEvent.Action.UPLOADLINK_CREATED],
-        details__worklist=str(worklist.public_id),
-    ).values("guest_link_id")
+    guest_links = Q(
+        action=AuditEvent.Action.GUESTLINK_CREATED, study_instance_uid=study.study_instance_uid
+    )
+    links_here = (
+        AuditEvent.objects.filter(guest_links | Q(action=AuditEvent.Action.UPLOADLINK_CREATED))
+        .filter(details__worklist=str(worklist.public_id))
+        .values("guest_link_id")
+    )
     if worklist.organisation_id is not None:
         people_here = Q(actor__organisation_id=worklist.organisation_id)
     else:

@@ -127,8 +127,8 @@ def test_study_opened_and_images_viewed_once_per_session_and_series(
     assert viewed[0].study_instance_uid == study.study_instance_uid
     assert viewed[0].ip_address == "198.51.100.23" and viewed[0].user_agent == BROWSER
     assert client.session[VIEWED_SERIES_SESSION_KEY] == [
-        first.series_instance_uid,
-        second.series_instance_uid,
+        f"user:{read_only.pk}:{first.series_instance_uid}",
+        f"user:{read_only.pk}:{second.series_instance_uid}",
     ]
 
     # A new session (signing in again) is a new viewing: its first frame is recorded again.
@@ -168,6 +168,12 @@ def test_a_guest_viewing_images_is_recorded_with_the_link(
     viewed = only(AuditEvent.Action.IMAGES_VIEWED)
     assert viewed.guest_link_id == link.public_id and viewed.actor is None
     assert viewed.study_instance_uid == study.study_instance_uid
+
+    # The same browser signs in as a clinician (the session keeps its data through a login):
+    # the clinician's viewing of that series is theirs, recorded again.
+    client.force_login(owner)
+    assert client.get(frame_url(first.instances.first()), **FROM).status_code == 200
+    assert events(AuditEvent.Action.IMAGES_VIEWED)[-1].actor == owner
 
 
 # --- shares and invitations ---------------------------------------------------------------
