@@ -1,9 +1,12 @@
+import hashlib
 import ipaddress
+import time
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
 from django.http import HttpRequest
 
 from .models import AuditEvent
@@ -66,13 +69,12 @@ def record_event(
     )
 
 
-# The series whose images this browser session has been recorded viewing. The viewer fetches
-# a series frame by frame: the first frame of a series records one event, and the session
-# remembers it, so every later frame costs nothing here (no query, no write).
-VIEWED_SERIES_SESSION_KEY = "audit_viewed_series"
-# A session remembers this many series; one that views more records a series again after it
-# has been forgotten, which is harmless (an extra line), while the session stays small.
-VIEWED_SERIES_REMEMBERED = 200
+# "Images viewed" is recorded once per browser session, viewer and series. The viewer fetches a
+# series frame by frame, often several at once: the first frame claims the series in the cache
+# (`cache.add`, atomic in Redis; per process in the embedded demo) and writes the event; every
+# later frame finds the claim and costs no query and no write, not even to the session (writing
+# the session from parallel frame requests would race, and on SQLite lock the table).
+VIEWED_SERIES_CACHE_PREFIX = "audit:viewed"
 
 
 def record_series_viewed(
@@ -82,35 +84,49 @@ def record_series_viewed(
     series_instance_uid: str,
     guest_link_id: UUID | None = None,
 ) -> bool:
-    """Record "images viewed" once per browser session and series; True when it recorded.
+    """Record "images viewed" once per browser session, viewer and series; True when it did.
 
-    Requests without a session (nothing to remember it in) record nothing: viewing images is
-    a browser's, through a clinician's or a guest's session."""
+    Requests without a session (nothing to tie the viewing to) record nothing: viewing images
+    is a browser's, through a clinician's or a guest's session."""
     session = getattr(request, "session", None)
     if session is None or session.session_key is None:
         return False
     user = getattr(request, "user", None)
     signed_in = getattr(user, "is_authenticated", False)
-    # Who viewed it, with the series: a browser that was a guest and then signs in (the
-    # session keeps its data through a login) is a new viewer, recorded again.
+    # Who viewed it: a browser that was a guest and then signs in is a new viewer.
     viewer = f"user:{user.pk}" if signed_in and user is not None else f"link:{guest_link_id}"
-    memo = f"{viewer}:{series_instance_uid}"
-    seen = session.get(VIEWED_SERIES_SESSION_KEY)
-    seen = list(seen) if isinstance(seen, list) else []
-    if memo in seen:
+    digest = hashlib.sha256(
+        f"{session.session_key}|{viewer}|{series_instance_uid}".encode()
+    ).hexdigest()
+    if not cache.add(f"{VIEWED_SERIES_CACHE_PREFIX}:{digest}", 1, timeout=VIEWED_SERIES_SECONDS):
         return False
-    with transaction.atomic():
-        record_event(
-            action=AuditEvent.Action.IMAGES_VIEWED,
-            actor=user,
-            request=request,
-            guest_link_id=guest_link_id,
-            study_instance_uid=study_instance_uid,
-            details={"series": series_instance_uid},
-        )
-    seen.append(memo)
-    session[VIEWED_SERIES_SESSION_KEY] = seen[-VIEWED_SERIES_REMEMBERED:]
+    _record_with_retry(
+        action=AuditEvent.Action.IMAGES_VIEWED,
+        actor=user,
+        request=request,
+        guest_link_id=guest_link_id,
+        study_instance_uid=study_instance_uid,
+        details={"series": series_instance_uid},
+    )
     return True
+
+
+# As long as a session may live: a claim outliving it is harmless (its key is never reused).
+VIEWED_SERIES_SECONDS = 60 * 60 * 24
+
+
+def _record_with_retry(**event: Any) -> None:
+    """SQLite (the embedded demo) refuses a write while another thread writes ("table is
+    locked") instead of waiting: try again briefly there. Elsewhere a failure is raised."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                record_event(**event)
+            return
+        except OperationalError:
+            if connection.vendor != "sqlite" or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def admin_change_details(*, obj: Any, change: Any = None) -> dict[str, Any]:
