@@ -3,6 +3,9 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from audit.admin import AuditedAdminMixin
+from audit.models import AuditEvent
+
 from .models import Organisation, Partnership, User
 from .services import user_create
 
@@ -17,7 +20,9 @@ class OutgoingPartnershipInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_action = AuditEvent.Action.ORGANISATION_CHANGED
+    audit_inline_actions = {Partnership: AuditEvent.Action.PARTNERSHIP_CHANGED}
     list_display = ["name", "time_zone", "is_active", "created_at"]
     list_filter = ["is_active", "time_zone"]
     search_fields = ["name"]
@@ -25,15 +30,18 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Partnership)
-class PartnershipAdmin(admin.ModelAdmin):
+class PartnershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_action = AuditEvent.Action.PARTNERSHIP_CHANGED
     list_display = ["from_organisation", "to_organisation", "created_at"]
     list_filter = ["from_organisation", "to_organisation"]
     search_fields = ["from_organisation__name", "to_organisation__name"]
     autocomplete_fields = ["from_organisation", "to_organisation"]
 
 
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     """Users; registered by worklists/admin.py, which adds their worklists and roles."""
+
+    audit_action = AuditEvent.Action.USER_CHANGED
 
     list_display = [
         "username",

@@ -1,5 +1,24 @@
+from typing import NoReturn
+
 from django.conf import settings
 from django.db import models
+
+from .dicom import dicom_event_type
+
+
+class AppendOnlyError(ValueError):
+    pass
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """No bulk change either: `.update()` and `.delete()` would skip `save()`/`delete()`.
+    (The database refuses them too: migration 0004's trigger on PostgreSQL.)"""
+
+    def update(self, **kwargs: object) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only.")
+
+    def delete(self) -> NoReturn:  # type: ignore[override]
+        raise AppendOnlyError("Audit events are append-only.")
 
 
 class AuditEvent(models.Model):
@@ -17,7 +36,7 @@ class AuditEvent(models.Model):
         INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
         GUESTLINK_CREATED = "guestlink_created", "Guest link created"
         GUESTLINK_DELETED = "guestlink_deleted", "Guest link deleted"
-        GUESTLINK_ATTEMPT = "guestlink_attempt", "Guest link attempt"
+        GUESTLINK_ATTEMPT = "guestlink_attempt", "Guest link refused"
         GUESTLINK_OPENED = "guestlink_opened", "Guest link opened"
         GUESTLINK_CHANGED = "guestlink_changed", "Guest link changed"
         GUESTLINK_UNLOCKED = "guestlink_unlocked", "Guest link unlocked"
@@ -27,7 +46,7 @@ class AuditEvent(models.Model):
         UPLOADLINK_CREATED = "uploadlink_created", "Upload link created"
         UPLOADLINK_CHANGED = "uploadlink_changed", "Upload link changed"
         UPLOADLINK_DELETED = "uploadlink_deleted", "Upload link deleted"
-        UPLOADLINK_ATTEMPT = "uploadlink_attempt", "Upload link attempt"
+        UPLOADLINK_ATTEMPT = "uploadlink_attempt", "Upload link refused"
         UPLOADLINK_OPENED = "uploadlink_opened", "Upload link opened"
         UPLOADLINK_UPLOADED = "uploadlink_uploaded", "Upload through an upload link"
         ROLE_CHANGED = "role_changed", "Role changed"
@@ -36,6 +55,19 @@ class AuditEvent(models.Model):
         API_TOKEN_CREATED = "api_token_created", "API token created"
         API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
         STUDY_SENT = "study_sent", "Study sent to a DICOM node"
+        IMAGES_VIEWED = "images_viewed", "Images viewed"
+        GUESTLINK_WRONG_PASSWORD = "guestlink_wrong_password", "Guest link wrong password"
+        GUESTLINK_LOCKED = "guestlink_locked", "Guest link locked"
+        GUESTLINK_DELIVERED = "guestlink_delivered", "Guest link delivered"
+        UPLOADLINK_WRONG_PASSWORD = "uploadlink_wrong_password", "Upload link wrong password"
+        UPLOADLINK_LOCKED = "uploadlink_locked", "Upload link locked"
+        UPLOADLINK_DELIVERED = "uploadlink_delivered", "Upload link delivered"
+        INVITATION_DELIVERED = "invitation_delivered", "Invitation delivered"
+        ORGANISATION_CHANGED = "organisation_changed", "Organisation changed"
+        PARTNERSHIP_CHANGED = "partnership_changed", "Partnership changed"
+        WORKLIST_CHANGED = "worklist_changed", "Worklist changed"
+        USER_CHANGED = "user_changed", "User changed"
+        AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -52,7 +84,8 @@ class AuditEvent(models.Model):
     )
     # Kept as text too, so the trail still names who it was after a user is deleted.
     actor_label = models.CharField(max_length=200, blank=True)
-    # A guest link is recorded by its public id, not a foreign key: the trail outlives links.
+    # A guest or upload link (the action says which) is recorded by its public id, not a
+    # foreign key: the trail outlives links.
     guest_link_id = models.UUIDField(null=True, blank=True, db_index=True)
     action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
@@ -60,6 +93,8 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -71,8 +106,13 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         # Append-only: an event is written once and never changed.
         if self.pk is not None:
-            raise ValueError("Audit events are append-only.")
+            raise AppendOnlyError("Audit events are append-only.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise ValueError("Audit events are append-only.")
+        raise AppendOnlyError("Audit events are append-only.")
+
+    @property
+    def dicom_event(self) -> str:
+        """The event type of DICOM PS3.15 Annex A.5 this action is (audit/dicom.py)."""
+        return dicom_event_type(self.action)

@@ -1,8 +1,12 @@
+import hashlib
 import ipaddress
+import time
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
 from django.http import HttpRequest
 
 from .models import AuditEvent
@@ -63,3 +67,90 @@ def record_event(
         user_agent=client_user_agent(request),
         details=details or {},
     )
+
+
+# "Images viewed" is recorded once per browser session, viewer and series. The viewer fetches a
+# series frame by frame, often several at once: the first frame claims the series in the cache
+# (`cache.add`, atomic in Redis; per process in the embedded demo) and writes the event; every
+# later frame finds the claim and costs no query and no write, not even to the session (writing
+# the session from parallel frame requests would race, and on SQLite lock the table).
+VIEWED_SERIES_CACHE_PREFIX = "audit:viewed"
+
+
+def record_series_viewed(
+    *,
+    request: HttpRequest,
+    study_instance_uid: str,
+    series_instance_uid: str,
+    guest_link_id: UUID | None = None,
+) -> bool:
+    """Record "images viewed" once per browser session, viewer and series; True when it did.
+
+    Requests without a session (nothing to tie the viewing to) record nothing: viewing images
+    is a browser's, through a clinician's or a guest's session."""
+    session = getattr(request, "session", None)
+    if session is None or session.session_key is None:
+        return False
+    user = getattr(request, "user", None)
+    signed_in = getattr(user, "is_authenticated", False)
+    # Who viewed it: a browser that was a guest and then signs in is a new viewer.
+    viewer = f"user:{user.pk}" if signed_in and user is not None else f"link:{guest_link_id}"
+    digest = hashlib.sha256(
+        f"{session.session_key}|{viewer}|{series_instance_uid}".encode()
+    ).hexdigest()
+    if not cache.add(f"{VIEWED_SERIES_CACHE_PREFIX}:{digest}", 1, timeout=VIEWED_SERIES_SECONDS):
+        return False
+    _record_with_retry(
+        action=AuditEvent.Action.IMAGES_VIEWED,
+        actor=user,
+        request=request,
+        guest_link_id=guest_link_id,
+        study_instance_uid=study_instance_uid,
+        details={"series": series_instance_uid},
+    )
+    return True
+
+
+# As long as a session may live: a claim outliving it is harmless (its key is never reused).
+VIEWED_SERIES_SECONDS = 60 * 60 * 24
+
+
+def _record_with_retry(**event: Any) -> None:
+    """SQLite (the embedded demo) refuses a write while another thread writes ("table is
+    locked") instead of waiting: try again briefly there. Elsewhere a failure is raised."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                record_event(**event)
+            return
+        except OperationalError:
+            if connection.vendor != "sqlite" or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def admin_change_details(*, obj: Any, change: Any = None) -> dict[str, Any]:
+    """What an admin change names: the model, the object's id and text, and what changed
+    (the admin's own change message: which fields, and which inline rows were added,
+    changed or deleted)."""
+    details: dict[str, Any] = {
+        "model": obj._meta.label,
+        "object_id": str(obj.pk) if obj.pk is not None else "",
+        "object": str(obj)[:200],
+    }
+    if change:
+        details["change"] = change
+    return details
+
+
+def link_attempt_action(*, kind: str, result: str, locked: bool = False) -> str:
+    """The action for an attempt at a link's gate (`kind` "guestlink" or "uploadlink"): opened,
+    a wrong password (or the one that locked the link), or refused (unusable, unknown, rate
+    limited; its `result` is in the details)."""
+    if result == "opened":
+        return f"{kind}_opened"
+    if locked:  # the wrong password (or one-time code) that locked the link
+        return f"{kind}_locked"
+    if result == "wrong_password":
+        return f"{kind}_wrong_password"
+    return f"{kind}_attempt"

@@ -18,8 +18,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.http import quote_etag
 
+from audit.services import record_series_viewed
 from studies import rendering
-from studies.access import guest_link_ended_message, guest_study_ids
+from studies.access import guest_link_ended_message, guest_link_id, guest_study_ids
 from studies.models import Instance, Series, Study, WorklistEntry
 from studies.rendering import JPEG, MONOCHROME, PNG, RenderError, RenderParams
 from studies.viewer import VIEWER_MAX_SIZE
@@ -127,6 +128,18 @@ def get_series_for_request(request: HttpRequest, study_uid: str, series_uid: str
     series = _with_access(queryset, request, "study_id").first()
     _check(request, series, series.study_id if series else None)
     return series  # type: ignore[return-value]
+
+
+def record_viewed(request: HttpRequest, study_uid: str, series_uid: str) -> None:
+    """The audit trail's "images viewed", once per session and series (audit.services): the
+    first frame of a series writes it, later frames find it in the session and cost nothing."""
+    signed_in = getattr(request.user, "is_authenticated", False)
+    record_series_viewed(
+        request=request,
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        guest_link_id=None if signed_in else guest_link_id(request),
+    )
 
 
 def first_instance(series: Series) -> Instance:

@@ -260,12 +260,14 @@ def frame_rendered(
     request: HttpRequest, study: str, series: str, instance: str, frame: int
 ) -> HttpResponse:
     obj = frames.get_instance_for_request(request, study, series, instance)
+    frames.record_viewed(request, study, series)
     return _rendered(request, obj, frame, thumbnail=False)
 
 
 @dicomweb_resource
 def instance_rendered(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
     obj = frames.get_instance_for_request(request, study, series, instance)
+    frames.record_viewed(request, study, series)
     return _rendered(request, obj, 1, thumbnail=False)
 
 

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -125,6 +126,12 @@ def guest_study_ids(request: HttpRequest) -> set[int]:
     """Study ids the request's guest session may see; empty without a live guest session."""
     guest = get_guest_session(request)
     return set(guest.study_ids) if guest is not None else set()
+
+
+def guest_link_id(request: HttpRequest) -> UUID | None:
+    """The public id of the link behind the request's live guest session, if any."""
+    guest = get_guest_session(request)
+    return guest.link.public_id if guest is not None else None
 
 
 def _shared_by(link: GuestLink | None) -> str:

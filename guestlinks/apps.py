@@ -7,7 +7,7 @@ class GuestlinksConfig(AppConfig):
     name = "guestlinks"
 
     def ready(self) -> None:
-        from notifications.registry import register_delivery_check
+        from notifications.registry import register_delivery_check, register_delivery_outcome
         from studies.registry import (
             WorklistAction,
             register_guest_access,
@@ -16,7 +16,7 @@ class GuestlinksConfig(AppConfig):
         )
 
         from . import access, signals  # noqa: F401  (signals: its receivers)
-        from .delivery import guestlink_delivery
+        from .delivery import guestlink_delivered, guestlink_delivery
         from .onetimecode import TEMPLATE as CODE_TEMPLATE
         from .onetimecode import code_delivery
         from .selectors import guestlinks_panel
@@ -27,6 +27,7 @@ class GuestlinksConfig(AppConfig):
         register_study_panel("guestlinks_panel", panel)
         register_guest_access(access)  # the guest session's studies, for dicomweb's images
         register_delivery_check("guestlink_invite", guestlink_delivery)
+        register_delivery_outcome("guestlink_invite", guestlink_delivered)
         # The worklist's selection bar: one link for several studies of a patient.
         register_worklist_action(
             WorklistAction(

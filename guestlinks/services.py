@@ -526,8 +526,7 @@ class GuestGate(Gate[GuestLink]):
 
     model = GuestLink
     access_model = GuestLinkAccess
-    opened_action = AuditEvent.Action.GUESTLINK_OPENED
-    attempt_action = AuditEvent.Action.GUESTLINK_ATTEMPT
+    kind = "guestlink"
     select_related = ("study", "worklist", "created_by__organisation")
 
     def limits(self) -> GateLimits:

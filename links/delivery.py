@@ -12,6 +12,8 @@ marked failed with that reason and nothing goes out.
 from collections.abc import Callable
 from typing import Any
 
+from audit.models import AuditEvent
+from audit.services import record_event
 from notifications.errors import PermanentDeliveryError
 from notifications.links import absolute_url
 
@@ -34,3 +36,27 @@ def link_delivery(
         return {url_name: absolute_url(link.get_absolute_url())}
 
     return check
+
+
+def link_delivery_recorder(model: Any, *, action: str) -> Callable[..., None]:
+    """The audit event for one kind of link's invitation once it went out or failed for good
+    (registered with notifications.registry.register_delivery_outcome): which link, by which
+    channel, and why not."""
+
+    def record(*, context: dict[str, Any], channel: str, status: str, reason: str = "") -> None:
+        link = model.objects.filter(public_id=context.get("link_id") or "").first()
+        study = getattr(link, "study", None) if link is not None else None
+        record_event(
+            action=action,
+            actor=None,
+            guest_link_id=link.public_id if link is not None else None,
+            study_instance_uid=study.study_instance_uid if study is not None else "",
+            outcome=AuditEvent.Outcome.SUCCESS if status == "sent" else AuditEvent.Outcome.FAILURE,
+            details={
+                "channel": channel,
+                "status": status,
+                **({"reason": reason} if reason else {}),
+            },
+        )
+
+    return record

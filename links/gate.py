@@ -28,7 +28,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import client_ip, client_user_agent, record_event
+from audit.services import client_ip, client_user_agent, link_attempt_action, record_event
 
 from .models import TOKEN_LENGTH, AccessOutcome, BearerLink, LinkAccess, token_digest
 from .passwords import link_password_matches
@@ -79,8 +79,7 @@ class Gate(Generic[L]):
 
     model: type[L]
     access_model: type[LinkAccess]
-    opened_action: str  # the audit action of an attempt that opened the link
-    attempt_action: str  # ... and of every other attempt
+    kind: str  # "guestlink" or "uploadlink": names its audit actions (link_attempt_action)
     select_related: tuple[str, ...] = ()
 
     # --- what a kind supplies ------------------------------------------------------------
@@ -123,7 +122,9 @@ class Gate(Generic[L]):
             )
             record_event(
                 action=action
-                or (self.opened_action if outcome == Outcome.OPENED else self.attempt_action),
+                or link_attempt_action(
+                    kind=self.kind, result=outcome, locked=bool(details.get("locked"))
+                ),
                 request=request,
                 outcome=audit_outcome(outcome),
                 details={"result": outcome, **named, **details},

@@ -30,7 +30,7 @@ from django.utils import timezone
 from . import queueing
 from .errors import PermanentDeliveryError, TransientDeliveryError
 from .models import OutboundMessage
-from .registry import delivery_context
+from .registry import delivery_context, delivery_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -190,9 +190,15 @@ def message_send(*, message: OutboundMessage) -> None:
     _mark_sent(message)
 
 
-def _mark_sent(message: OutboundMessage) -> None:
-    OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
-        status=OutboundMessage.Status.SENT, sent_at=timezone.now(), last_error="", failure_reason=""
+def _mark_sent(message: OutboundMessage) -> bool:
+    """Whether this claim marked it sent (a recovered stale claim may have moved it on)."""
+    return bool(
+        OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
+            status=OutboundMessage.Status.SENT,
+            sent_at=timezone.now(),
+            last_error="",
+            failure_reason="",
+        )
     )
 
 
@@ -278,7 +284,8 @@ def message_deliver(*, message_id: int) -> Delivery:
         send()
     except Exception as exc:
         return _message_failed(message, exc)
-    _mark_sent(message)
+    if _mark_sent(message):
+        delivery_outcome(message.template, message.context, channel=message.channel, status="sent")
     return Delivery("sent")
 
 
@@ -302,6 +309,14 @@ def _message_failed(
     failed = claimed.update(
         status=OutboundMessage.Status.FAILED, last_error=_describe(exc), failure_reason=reason
     )
+    if failed:
+        delivery_outcome(
+            message.template,
+            message.context,
+            channel=message.channel,
+            status="failed",
+            reason=reason,
+        )
     if failed and tell_sender:
         _tell_the_sender(message.pk)
     logger.warning(

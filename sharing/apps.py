@@ -8,10 +8,10 @@ class SharingConfig(AppConfig):
     verbose_name = "Sharing"
 
     def ready(self) -> None:
-        from notifications.registry import register_delivery_check
+        from notifications.registry import register_delivery_check, register_delivery_outcome
         from studies.registry import register_study_panel
 
-        from .delivery import invitation_delivery
+        from .delivery import invitation_delivered, invitation_delivery
         from .selectors import study_sharing
 
         def sharing_panel(*, user: Any, study: Any, worklists: list[Any], **_: Any) -> Any:
@@ -19,3 +19,4 @@ class SharingConfig(AppConfig):
 
         register_study_panel("sharing", sharing_panel)
         register_delivery_check("invitation", invitation_delivery)
+        register_delivery_outcome("invitation", invitation_delivered)

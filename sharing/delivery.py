@@ -12,6 +12,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from audit.services import record_event
 from notifications.errors import PermanentDeliveryError
 from notifications.links import absolute_url
 
@@ -39,3 +41,27 @@ def invitation_delivery(context: dict[str, Any]) -> dict[str, Any]:
         raise PermanentDeliveryError(f"The invitation {state}; the email was not sent.")
     path = reverse("sharing:invitation", args=[links.make_token(invitation.public_id)])
     return {"invitation_url": absolute_url(path)}
+
+
+def invitation_delivered(
+    *, context: dict[str, Any], channel: str, status: str, reason: str = ""
+) -> None:
+    """The audit event once an invitation email went out or failed for good."""
+    invitation_id = context.get("invitation_id") or ""
+    try:
+        invitation = (
+            Invitation.objects.filter(public_id=invitation_id).select_related("study").first()
+        )
+    except ValidationError:
+        invitation = None
+    record_event(
+        action=AuditEvent.Action.INVITATION_DELIVERED,
+        study_instance_uid=invitation.study.study_instance_uid if invitation is not None else "",
+        outcome=AuditEvent.Outcome.SUCCESS if status == "sent" else AuditEvent.Outcome.FAILURE,
+        details={
+            "invitation": str(invitation_id),
+            "channel": channel,
+            "status": status,
+            **({"reason": reason} if reason else {}),
+        },
+    )

@@ -4,6 +4,7 @@ asks `worklists.access` through the worklists that hold the study. `dicomweb.fra
 on every image request."""
 
 from typing import Any
+from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
@@ -30,6 +31,15 @@ def guest_link_ended_message(request: HttpRequest) -> str | None:
         message = access.guest_link_ended_message(request)
         if message:
             return message
+    return None
+
+
+def guest_link_id(request: HttpRequest) -> UUID | None:
+    """The public id of the link behind the request's guest session (for the audit trail)."""
+    for access in guest_access():
+        link_id = access.guest_link_id(request)
+        if link_id is not None:
+            return link_id
     return None
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from django.http import HttpRequest
 
@@ -31,6 +32,8 @@ class GuestAccess(Protocol):
     def guest_study_ids(self, request: HttpRequest) -> set[int]: ...
 
     def guest_link_ended_message(self, request: HttpRequest) -> str | None: ...
+
+    def guest_link_id(self, request: HttpRequest) -> UUID | None: ...
 
 
 _study_panels: dict[str, StudyPanel] = {}

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Count, F, OrderBy, Q, QuerySet
 
+from audit.models import AuditEvent
 from worklists.models import Worklist
 
 from .models import Series, Study, WorklistEntry
@@ -283,4 +284,38 @@ def study_entry_note(*, study: Study, worklist: Worklist) -> str:
         .values_list("note", flat=True)
         .first()
         or ""
+    )
+
+
+# --- The study's access history (the audit trail, as the study page shows it) -------------
+
+ACCESS_HISTORY_PANEL = 10  # on the study page; the rest on its own page
+ACCESS_HISTORY_PAGE = 50
+
+
+def study_access_history(*, study: Study, worklist: Worklist) -> QuerySet[AuditEvent]:
+    """The study's audit events that this worklist's people may read, newest first.
+
+    Only what happened on this side: events of people in the worklist's organisation (for a
+    personal worklist, its owner), and events of the guest and upload links made in this
+    worklist (guest opens, wrong passwords, deliveries, uploads), with their address and
+    browser. Another organisation's opens of the same study, or its links, are not shown: it
+    shares the study, not its own trail. One query (the links are a subquery)."""
+    guest_links = Q(
+        action=AuditEvent.Action.GUESTLINK_CREATED, study_instance_uid=study.study_instance_uid
+    )
+    links_here = (
+        AuditEvent.objects.filter(guest_links | Q(action=AuditEvent.Action.UPLOADLINK_CREATED))
+        .filter(details__worklist=str(worklist.public_id))
+        .values("guest_link_id")
+    )
+    if worklist.organisation_id is not None:
+        people_here = Q(actor__organisation_id=worklist.organisation_id)
+    else:
+        people_here = Q(actor_id=worklist.owner_id)
+    return (
+        AuditEvent.objects.filter(study_instance_uid=study.study_instance_uid)
+        .filter(people_here | Q(guest_link_id__in=links_here))
+        .select_related("actor")
+        .order_by("-created_at", "-id")
     )

@@ -1,7 +1,10 @@
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import TooManyFilesSent
+from django.core.exceptions import PermissionDenied, TooManyFilesSent
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,7 +21,14 @@ from worklists.models import Worklist
 from .access import get_study_for_user
 from .forms import StudyUploadForm
 from .registry import study_panels
-from .selectors import study_entry_note, study_priors, study_series
+from .selectors import (
+    ACCESS_HISTORY_PAGE,
+    ACCESS_HISTORY_PANEL,
+    study_access_history,
+    study_entry_note,
+    study_priors,
+    study_series,
+)
 from .services import IngestReport, study_ingest
 
 
@@ -26,8 +36,7 @@ def open_study(request: HttpRequest, public_id: str, **details: str):  # type: i
     """The study, its worklists and the worklist the user came from (`?worklist=`, when they
     may see the study there; else the first), recording the "study opened" audit event."""
     study, worklists = get_study_for_user(request.user, public_id)
-    wanted = request.GET.get("worklist", "")
-    worklist = next((w for w in worklists if str(w.public_id) == wanted), worklists[0])
+    worklist = _came_from(request, worklists)
     with transaction.atomic():
         record_event(
             action=AuditEvent.Action.STUDY_OPENED,
@@ -39,10 +48,24 @@ def open_study(request: HttpRequest, public_id: str, **details: str):  # type: i
     return study, worklists, worklist
 
 
+def _came_from(request: HttpRequest, worklists: list[Worklist]) -> Worklist:
+    wanted = request.GET.get("worklist", "")
+    return next((w for w in worklists if str(w.public_id) == wanted), worklists[0])
+
+
+def _access_history(user: Any, study: Any, worklist: Worklist) -> list[Any] | None:
+    """The newest events of the study's access history, for those who may view its guest
+    links in this worklist (one more row tells that there are more); None for anyone else."""
+    if "view_guest_links" not in worklist_permissions(user, worklist):
+        return None
+    return list(study_access_history(study=study, worklist=worklist)[: ACCESS_HISTORY_PANEL + 1])
+
+
 @require_GET
 @login_required
 def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     study, worklists, worklist = open_study(request, public_id)
+    history = _access_history(request.user, study, worklist)
     return render(
         request,
         "studies/study.html",
@@ -58,7 +81,26 @@ def study_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             **study_panels(user=request.user, study=study, worklist=worklist, worklists=worklists),
             # A panel to open on arrival (the worklist's study-link icon asks for "guest-links").
             "open_panel": request.GET.get("panel", ""),
+            "access_history": history[:ACCESS_HISTORY_PANEL] if history is not None else None,
+            "access_history_more": history is not None and len(history) > ACCESS_HISTORY_PANEL,
         },
+    )
+
+
+@require_GET
+@login_required
+def study_access_history_page(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The study's whole access history in this worklist, a page at a time (view guest links
+    there, else 403; a study the user cannot see: 404)."""
+    study, worklists = get_study_for_user(request.user, public_id)
+    worklist = _came_from(request, worklists)
+    if "view_guest_links" not in worklist_permissions(request.user, worklist):
+        raise PermissionDenied("Your role does not allow viewing this study's access history.")
+    events = Paginator(study_access_history(study=study, worklist=worklist), ACCESS_HISTORY_PAGE)
+    return render(
+        request,
+        "studies/access_history.html",
+        {"study": study, "worklist": worklist, "page": events.get_page(request.GET.get("page"))},
     )
 
 

@@ -195,6 +195,7 @@ def uploadlink_create(
         action=AuditEvent.Action.UPLOADLINK_CREATED,
         actor=actor,
         request=request,
+        guest_link_id=link.public_id,
         details=_audit_details(link),
     )
     _send_link(link)
@@ -268,6 +269,7 @@ def uploadlink_update(
         action=AuditEvent.Action.UPLOADLINK_CHANGED,
         actor=actor,
         request=request,
+        guest_link_id=link.public_id,
         details={**_audit_details(link), "changed": sorted(changed)},
     )
     return link
@@ -307,6 +309,7 @@ def uploadlink_delete(*, actor: Any, link: UploadLink, request: HttpRequest | No
         action=AuditEvent.Action.UPLOADLINK_DELETED,
         actor=actor,
         request=request,
+        guest_link_id=link.public_id,
         details={"upload_link": str(link.public_id), "worklist": str(link.worklist.public_id)},
     )
 
@@ -325,8 +328,7 @@ class UploadGate(Gate[UploadLink]):
 
     model = UploadLink
     access_model = UploadLinkAccess
-    opened_action = AuditEvent.Action.UPLOADLINK_OPENED
-    attempt_action = AuditEvent.Action.UPLOADLINK_ATTEMPT
+    kind = "uploadlink"
     select_related = ("worklist", "created_by__organisation")
 
     def limits(self) -> GateLimits:
@@ -336,7 +338,10 @@ class UploadGate(Gate[UploadLink]):
         return super().usable_now() & Q(disabled_at__isnull=True)
 
     def audit_fields(self, link: UploadLink | None) -> dict[str, Any]:
-        return {"details": {"upload_link": str(link.public_id) if link is not None else None}}
+        return {
+            "guest_link_id": link.public_id if link is not None else None,
+            "details": {"upload_link": str(link.public_id) if link is not None else None},
+        }
 
     def on_locked(self, link: UploadLink) -> None:
         _notify_creator(link, "uploadlink_locked", {})
@@ -582,6 +587,11 @@ def _audit_upload(link: UploadLink, upload: Upload, report: Any, request: Any) -
     record_event(
         action=AuditEvent.Action.UPLOADLINK_UPLOADED,
         request=request,
+        guest_link_id=link.public_id,
+        # One study: its UID, so that it is in that study's history; several: in the details.
+        study_instance_uid=(
+            report.studies[0].study_instance_uid if len(report.studies) == 1 else ""
+        ),
         outcome=AuditEvent.Outcome.SUCCESS if report.accepted else AuditEvent.Outcome.FAILURE,
         details={
             "upload_link": str(link.public_id),

@@ -10,6 +10,8 @@ from guardian.admin import GuardedModelAdmin
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from accounts.models import User
+from audit.admin import AuditedAdminMixin
+from audit.models import AuditEvent
 
 from . import services
 from .models import (
@@ -41,7 +43,10 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Worklist)
-class WorklistAdmin(GuardedModelAdmin):
+# For mypy, guardian's mixin and ModelAdmin disagree on a template attribute's type, which only
+# shows once the class has a second base; at run time guardian's wins, as before.
+class WorklistAdmin(AuditedAdminMixin, GuardedModelAdmin):  # type: ignore[misc]
+    audit_action = AuditEvent.Action.WORKLIST_CHANGED
     list_display = [
         "name",
         "kind",
@@ -95,7 +100,10 @@ def product_permissions_in_product_order() -> QuerySet[Permission]:
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    # Saves are recorded by services.role_save (with the role's permissions); deletions here.
+    audit_action = AuditEvent.Action.ROLE_CHANGED
+    audit_saves = False
     list_display = ["name", "description"]
     search_fields = ["name", "description"]
 

@@ -89,5 +89,5 @@ def test_create_shows_it_is_busy_and_sends_once(page, live_server, owner, study,
     page.get_by_role("button", name="New guest link").click()
     page.get_by_label("Recipient email").fill("guest@example.net")
     page.get_by_role("button", name="Create", exact=True).click()
-    expect(page.get_by_text("Guest link created")).to_be_visible()
+    expect(page.locator("li.message", has_text="Guest link created")).to_be_visible()
     assert len(sent) == 1 and GuestLink.objects.count() == 1

@@ -65,7 +65,7 @@ def test_guest_link_from_panel_to_viewer_and_back(
     shoot(page, "panel-form", tmp_path)
     page.get_by_role("button", name="Create", exact=True).click()
     page.wait_for_load_state()
-    assert page.get_by_text("Guest link created").is_visible()
+    assert page.locator("li.message", has_text="Guest link created").is_visible()
     assert panel.is_visible()  # the page comes back with the panel open
     item = panel.locator(".gl-item").first
     assert item.locator("[data-gl-state]").inner_text() == "Active"
@@ -118,7 +118,7 @@ def test_guest_link_from_panel_to_viewer_and_back(
     page.once("dialog", lambda dialog: dialog.accept())
     item.get_by_role("button", name="Delete guest link").click()
     page.wait_for_load_state()
-    assert page.get_by_text("Guest link deleted").is_visible()
+    assert page.locator("li.message", has_text="Guest link deleted").is_visible()
     assert panel.locator(".gl-item").first.locator("[data-gl-state]").inner_text() == "Deleted"
 
     # The guest's viewer is gone at once, and the link too.
@@ -162,7 +162,7 @@ def test_a_form_error_never_drops_the_password(page, live_server, owner, study):
     page.get_by_label("Recipient mobile").fill("+447911123456")
     page.get_by_role("button", name="Create", exact=True).click()
 
-    expect(page.get_by_text("Guest link created")).to_be_visible()
+    expect(page.locator("li.message", has_text="Guest link created")).to_be_visible()
     link = GuestLink.objects.get()
     assert link.password_kind == GuestLink.PasswordKind.PASSWORD
     item = page.locator("#guest-links .gl-item").first

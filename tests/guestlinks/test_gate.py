@@ -218,7 +218,7 @@ def test_wrong_password_uses_one_attempt(client, make_link, checks):
     assert checks == ["guess"]
     assert SESSION_KEY not in client.session
     assert GuestLinkAccess.objects.get().outcome == "wrong_password"
-    event = AuditEvent.objects.get(action=AuditEvent.Action.GUESTLINK_ATTEMPT)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.GUESTLINK_WRONG_PASSWORD)
     assert event.outcome == "failure" and event.details == {
         "result": "wrong_password",
         "locked": False,
