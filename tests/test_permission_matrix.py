@@ -8,12 +8,15 @@ fails too. Each line runs against a fresh world of real objects: users with real
 a study with a real DICOM instance, guest and upload-link sessions opened through the real
 gates, an invitation, API tokens.
 
-Adding a line: copy the closest one, put the URL name (and `@POST` for a POST), the kwargs
-that are not obvious (`public_id=guestlink`: which object a kwarg names; the rest are filled
-from their names, see `Fixtures.kwargs`), then the answers in the order of CALLERS. An answer
-is a status code, or `"→app:name"` for a redirect to that page (LOGIN: the sign-in page).
-The API-token callers answer as anonymous unless `api=(member's token, outsider's token)` is
-given: the token is read only under API_TOKEN_PATHS.
+Adding a line: copy the closest one and put the URL name (`app:name`, `app:name@POST` for a
+POST), the answers in the order of CALLERS, and `kw=` for the kwargs that are not obvious:
+`public_id=guestlink` names the object a kwarg stands for (the others are filled from their
+own names, see `Fixtures.value`), `?worklist=worklist` adds a query parameter (form field of a
+POST). An answer is a status code, or a redirect `"→app:name"` (LOGIN: the sign-in page).
+A method without a line must answer 405 (or LOGIN) to everyone. The API-token callers answer
+as anonymous unless `api=(member's token, outsider's token)` is given: tokens are read only
+under API_TOKEN_PATHS. Lines run with a fresh world each, the member last (a success may
+delete what the line is about).
 
 Admin pages are one rule: staff only. Every non-staff caller is sent to the admin sign-in page
 (tested for every admin pattern), and a superuser gets the page (or the admin's own redirect).
