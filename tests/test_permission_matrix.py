@@ -15,8 +15,8 @@ own names, see `Fixtures.value`), `?worklist=worklist` adds a query parameter (f
 POST). An answer is a status code, or a redirect `"→app:name"` (LOGIN: the sign-in page).
 A method without a line must answer 405 (or LOGIN) to everyone. The API-token callers answer
 as anonymous unless `api=(member's token, outsider's token)` is given: tokens are read only
-under API_TOKEN_PATHS. Lines run with a fresh world each, the member last (a success may
-delete what the line is about).
+under API_TOKEN_PATHS. Each URL runs in a fresh world, the member last (a success may delete
+what the line is about).
 
 Admin pages are one rule: staff only. Every non-staff caller is sent to the admin sign-in page
 (tested for every admin pattern), and a superuser gets the page (or the admin's own redirect).
@@ -268,7 +268,8 @@ class Fixtures:
         self.upload_id = started.json()["files"][0]["url"].split("/")[3]
 
     def client(self, caller: str) -> Client:
-        """A fresh client of this kind of caller (a new session, a new gate opening)."""
+        """A new client of this kind of caller (a new session, a new gate opening); the
+        uploader is the one session that started `upload_id`."""
         client = Client()
         if caller in ("outsider", "bare", "viewer", "member"):
             client.force_login(getattr(self, caller))
@@ -420,7 +421,9 @@ def test_every_line_names_a_url_pattern():
 
 
 @pytest.mark.parametrize("pattern", APP_PATTERNS, ids=[p.key for p in APP_PATTERNS])
-def test_url_pattern_answers_every_caller_as_the_matrix_says(world, pattern):
+def test_url_pattern_answers_every_caller_as_the_matrix_says(
+    world: Fixtures, pattern: Pattern
+) -> None:
     lines = lines_of(pattern)
     assert lines, (
         f"URL pattern {pattern.key!r} ({pattern.route}) has no line in the permission matrix "
@@ -432,10 +435,11 @@ def test_url_pattern_answers_every_caller_as_the_matrix_says(world, pattern):
     order = sorted(callers, key=lambda caller: caller == "member")
     kw = next(iter(lines.values())).kw
     url = world.url(pattern, kw)
+    clients = {caller: world.client(caller) for caller in order}  # GETs first: they change nothing
     wrong = []
     for method in METHODS:
         expected = lines.get(method)
-        got = {c: call(world.client(c), method, url, world.fields(kw)) for c in order}
+        got = {c: call(clients[c], method, url, world.fields(kw)) for c in order}
         actual = tuple(got[c] for c in callers)
         if expected is None:
             # A method without a line is not allowed, for anyone (or asks them to sign in).
