@@ -245,8 +245,11 @@ def run_load(
             env={**env, "LOAD_PLAN": str(plan_file), "LOAD_REPORT": str(report_file)},
             capture_output=True, text=True, check=False,
         )  # fmt: skip
+        output = (result.stdout + result.stderr)[-4000:]
+        if not report_file.exists():
+            raise RuntimeError(f"locust wrote no report (exit {result.returncode}):\n{output}")
         report: dict[str, Any] = json.loads(report_file.read_text())
-        report["locust_output"] = (result.stdout + result.stderr)[-4000:]
+        report["locust_output"] = output
         report["logs"] = {name: stack.log(name) for name in ("gunicorn", "worker")}
     timings["total_s"] = round(time.monotonic() - started, 1)
     report["timings"] = timings
