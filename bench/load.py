@@ -5,7 +5,8 @@ against what locust saw.
 gunicorn (gunicorn.conf.py: gthread workers) and a real Celery worker run on PostgreSQL and
 Redis with DJANGO_DEBUG=0; locust (bench/locustfile.py) runs headless for SECONDS with USERS
 simulated people. Afterwards, exactly:
-- the guest link with `max_uses` N was opened by N sessions (no more, however many tried), the
+- the guest link with `max_uses` N was opened by N sessions (no more, however many tried; all
+  of them if fewer than N tried), the
   unlimited one by as many as locust saw opened; each link's use_count and its access log say
   the same;
 - every upload locust saw finish is an upload in the database, with its new study and every
@@ -295,11 +296,15 @@ def check(plan: dict[str, Any], report: dict[str, Any]) -> list[str]:
                 f"guest link {kind}: use_count {link.use_count}, locust saw {opened} opened, "
                 f"the access log {accesses}"
             )
+    # The limited link: every attempt opened it until its uses ran out, and none after. A
+    # loaded machine may not get through max_uses attempts in a short run: then all opened.
     limited = plan["guest_links"]["limited"]
-    if counts.get("guest limited: opened", 0) != limited["max_uses"]:
+    opened = counts.get("guest limited: opened", 0)
+    attempts = opened + sum(v for k, v in counts.items() if k.startswith("guest limited: refused"))
+    if opened != min(limited["max_uses"], attempts):
         problems.append(
-            f"the limited link was opened {counts.get('guest limited: opened', 0)} times, "
-            f"not its max_uses {limited['max_uses']} (a longer run or more users reach it)"
+            f"the limited link (max_uses {limited['max_uses']}) was opened {opened} times "
+            f"in {attempts} attempts"
         )
     finished = counts.get("uploads finished", 0)
     done = Upload.objects.filter(status=Upload.Status.COMPLETED)
