@@ -2,8 +2,8 @@
 workers and a Celery worker on the test's PostgreSQL database and Redis. Zero failed requests,
 no traceback in the logs, and every counter exact afterwards: the guest link with max_uses 2
 opened by exactly 2 sessions (every attempt, if fewer tried), use counts and access logs equal
-to the opens locust saw, every finished upload a study with all its instances. Throughput is not asserted (bench/ prints
-it). Runs on the PostgreSQL + Redis leg; skipped otherwise.
+to the opens locust saw, every finished upload a study with all its instances. Throughput is
+not asserted (bench/ prints it). Runs on the PostgreSQL + Redis leg; skipped otherwise.
 """
 
 import secrets
