@@ -65,12 +65,14 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-# bench.scale needs DATABASE_URL=postgres://... (it makes its own database beside that one);
-# SCALE_ARGS=--million adds the 1,000,000-study step.
+# bench.scale and bench.load need DATABASE_URL=postgres://... (each makes its own database
+# beside that one); bench.load also REDIS_URL (gunicorn, a Celery worker and locust for 60 s).
+# SCALE_ARGS=--million adds the 1,000,000-study step; LOAD_ARGS="--seconds 120 --users 20".
 bench: migrate
 	@mkdir -p bench/results
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 bench-scale: setup
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
