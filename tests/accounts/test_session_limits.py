@@ -124,7 +124,11 @@ def test_a_wrong_old_password_changes_nothing(read_only):
     elsewhere.force_login(read_only)
     response = here.post(
         ACCOUNT,
-        {"old_password": "wrong", "new_password1": "a new pass 12", "new_password2": "a new pass 12"},
+        {
+            "old_password": "wrong",
+            "new_password1": "a new pass 12",
+            "new_password2": "a new pass 12",
+        },
     )
     assert response.status_code == 200 and b"incorrect" in response.content
     assert signed_in(here) and signed_in(elsewhere)
