@@ -47,7 +47,7 @@ class SessionStore(db.SessionStore):
         return UserSession
 
     def create_model_instance(self, data: dict[str, Any]) -> Any:
-        session = super().create_model_instance(data)
+        session: Any = super().create_model_instance(data)  # a UserSession
         user_id = data.get(USER_ID_KEY)
         session.user_id = int(user_id) if user_id is not None and str(user_id).isdigit() else None
         return session
