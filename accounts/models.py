@@ -159,8 +159,16 @@ class UserSession(AbstractBaseSession):
     user's id in a column of its own, so that all the sessions of one user can be ended at
     once (log out everywhere, a password change). Guests' and anonymous sessions have none."""
 
+    # No database constraint: a session saved for a user deleted meanwhile must not fail its
+    # INSERT (Django's store would retry a failed INSERT as a key collision, for ever); deleting
+    # a user still deletes their sessions (the ORM's cascade).
     user = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
 
     class Meta(AbstractBaseSession.Meta):

@@ -178,3 +178,17 @@ def test_the_account_page_offers_both(client, read_only):
     assert b"Log out everywhere" in response.content
     assert b'name="old_password"' in response.content
     assert response["Cache-Control"].count("no-store") == 1
+
+
+def test_a_session_of_a_user_deleted_meanwhile_still_saves_and_deleting_ends_them(
+    client, read_only
+):
+    from accounts.sessions import SessionStore
+
+    store = SessionStore()
+    store["_auth_user_id"] = "987654321"  # no such user (deleted by another process)
+    store.create()  # an INSERT that fails would be retried as a key collision, for ever
+    assert UserSession.objects.get(session_key=store.session_key).user_id == 987654321
+    client.force_login(read_only)
+    read_only.delete()
+    assert not UserSession.objects.filter(session_key=client.session.session_key).exists()
