@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
@@ -151,3 +152,30 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class UserSession(AbstractBaseSession):
+    """A browser session (Django's database session, accounts.sessions) with the signed-in
+    user's id in a column of its own, so that all the sessions of one user can be ended at
+    once (log out everywhere, a password change). Guests' and anonymous sessions have none."""
+
+    # No database constraint: a session saved for a user deleted meanwhile must not fail its
+    # INSERT (Django's store would retry a failed INSERT as a key collision, for ever); deleting
+    # a user still deletes their sessions (the ORM's cascade).
+    user = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "accounts_session"
+
+    @classmethod
+    def get_session_store_class(cls) -> Any:
+        from .sessions import SessionStore
+
+        return SessionStore

@@ -30,7 +30,7 @@ from audit.models import AuditEvent
 from audit.services import client_ip, record_event
 
 from . import ratelimit, tokens
-from .models import ApiToken
+from .models import ApiToken, UserSession
 from .ratelimit import RateLimit
 from .registry import user_created
 
@@ -163,3 +163,15 @@ def api_token_revoke(*, user: Any, token: ApiToken) -> None:
         record_event(
             action=AuditEvent.Action.API_TOKEN_REVOKED, actor=user, details={"name": token.name}
         )
+
+
+def sessions_end_for_user(*, user: Any, keep_session_key: str | None = None) -> int:
+    """End every browser session of `user` but the one with `keep_session_key` (the request's
+    own, after a password change): their rows are deleted, so each of those browsers is signed
+    out at its next request, in every process. API tokens are not sessions and stay valid:
+    they are revoked one by one on the API tokens page. Returns how many sessions ended."""
+    sessions = UserSession.objects.filter(user=user)
+    if keep_session_key:
+        sessions = sessions.exclude(session_key=keep_session_key)
+    deleted, _ = sessions.delete()
+    return deleted

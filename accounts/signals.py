@@ -1,4 +1,5 @@
-"""Login auditing: Django reports logins only through these signals."""
+"""Login auditing and the clinician's session limits: Django reports logins only through
+these signals."""
 
 from typing import Any
 
@@ -8,10 +9,19 @@ from django.dispatch import receiver
 from audit.models import AuditEvent
 from audit.services import record_event
 
+from .sessions import clinician_session_start
+
 
 @receiver(user_logged_in)
 def audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     record_event(action=AuditEvent.Action.LOGIN, actor=user, request=request)
+
+
+@receiver(user_logged_in)
+def start_session_limits(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if session is not None:
+        clinician_session_start(session)
 
 
 @receiver(user_login_failed)

@@ -8,6 +8,8 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("account/", views.AccountView.as_view(), name="account"),
+    path("logout-everywhere/", views.logout_everywhere, name="logout_everywhere"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<uuid:public_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path(
@@ -28,7 +30,7 @@ urlpatterns = [
     ),
     path(
         "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        views.PasswordResetConfirmView.as_view(
             template_name="accounts/password_reset_confirm.html",
             success_url=reverse_lazy("accounts:password_reset_complete"),
         ),

@@ -1,10 +1,12 @@
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -45,6 +47,43 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         return redirect(next_url)
+    return redirect("accounts:login")
+
+
+class AccountView(auth_views.PasswordChangeView):
+    """The account page: change the password (every other session of the user ends; this one
+    goes on under a new key), and log out everywhere."""
+
+    template_name = "accounts/account.html"
+    success_url = reverse_lazy("accounts:account")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)  # saves, and keeps this session (new auth hash)
+        services.sessions_end_for_user(
+            user=form.user, keep_session_key=self.request.session.session_key
+        )
+        messages.success(self.request, "Your password was changed. Other sessions have ended.")
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A password set from a reset link ends every session of the user."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        services.sessions_end_for_user(user=form.user)
+        return response
+
+
+@login_required
+@require_POST
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session of the user, this one included. API tokens stay (they are not
+    sessions): the page says so, and they are revoked on the API tokens page."""
+    record_event(action=AuditEvent.Action.LOGOUT, actor=request.user, request=request)
+    services.sessions_end_for_user(user=request.user)
+    logout(request)
+    messages.success(request, "You were logged out on every device and browser.")
     return redirect("accounts:login")
 
 

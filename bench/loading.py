@@ -86,11 +86,17 @@ def measure() -> dict[str, float | str]:
             figures["user: ours, fixed SQL and converters (1 query)"] = per_call_us(ours_user)
             figures["user: ORM select_related (1 query)"] = per_call_us(orm_one_query)
             figures["user: stock ModelBackend (2 queries)"] = per_call_us(stock_user)
-            assert SessionStore(key).load() == stock_sessions.SessionStore(key).load()
-            figures["session: ours, fixed SQL"] = per_call_us(lambda: SessionStore(key).load())
-            figures["session: stock db store"] = per_call_us(
-                lambda: stock_sessions.SessionStore(key).load()
+
+            # The stock ORM read, on our table. Named SessionStore as ours: a store's class
+            # name is part of the salt its data is signed with.
+            StockStore = type(
+                "SessionStore",
+                (stock_sessions.SessionStore,),
+                {"get_model_class": SessionStore.get_model_class},
             )
+            assert SessionStore(key).load() == StockStore(key).load()
+            figures["session: ours, fixed SQL"] = per_call_us(lambda: SessionStore(key).load())
+            figures["session: stock db store"] = per_call_us(lambda: StockStore(key).load())
             raise _Rollback
     except _Rollback:
         pass

@@ -33,6 +33,8 @@ class JsonFormatter(logging.Formatter):
         status = getattr(record, "status_code", None)
         if isinstance(status, int):
             entry["status"] = status
-        if record.exc_info:
+        if record.exc_text:  # the traceback as masked by links.logs.RedactSecrets
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

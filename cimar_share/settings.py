@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "guardian",
     "phonenumber_field",
+    "csp",
     "audit",
     "accounts",
     "worklists",
@@ -130,14 +131,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "cimar_share.health.HealthCheckMiddleware",  # /healthz, before host checks and redirects
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # one Content-Security-Policy for every page (below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cimar_share.compression.TextGZipMiddleware",
+    "cimar_share.headers.NoStoreByDefaultMiddleware",  # below WhiteNoise: static files cache
     "dicomweb.cors.DicomwebCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.tokens.BearerTokenMiddleware",
+    "accounts.middleware.ClinicianSessionMiddleware",  # idle timeout and absolute lifetime
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.OrganisationTimezoneMiddleware",
@@ -267,16 +271,46 @@ DICOM_SEND_TIMEOUT = int(os.environ.get("DICOM_SEND_TIMEOUT", "30"))
 DICOM_SEND_RETRY_DELAYS = [int(s) for s in env_list("DICOM_SEND_RETRY_DELAYS", "60,300")]
 
 # Sessions and security headers.
-SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read
+SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read and a user column
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Secure cookies whenever the site is served over HTTPS (as SITE_URL says); a production site
 # on https gets them without a setting, a loopback benchmark on http still can log in.
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Over https the cookies carry the __Host- prefix: the browser then accepts them only when they
+# are Secure, for the whole site (Path=/) and for this host alone (no Domain), so a sibling
+# subdomain or a plain-http page cannot plant a session or CSRF cookie of its own.
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+# A clinician's session ends after this long without a request (the session row's own expiry,
+# renewed at most once a minute), and this long after the login whatever the activity. Guest
+# and upload-link sessions have their own limits (GUEST_SESSION_IDLE_SECONDS and below).
+CLINICIAN_SESSION_IDLE_SECONDS = int(os.environ.get("CLINICIAN_SESSION_IDLE_SECONDS", "1800"))
+CLINICIAN_SESSION_MAX_SECONDS = int(os.environ.get("CLINICIAN_SESSION_MAX_SECONDS", str(12 * 3600)))
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# One Content-Security-Policy for every page (django-csp): scripts and styles from our own
+# static files only (no inline script, style attribute or on...= handler anywhere in templates/),
+# images, fetches and form posts to this site only, nothing embedded, never framed. The one
+# exception is Django admin, whose own templates carry <style> blocks: its views allow inline
+# styles, never inline scripts (cimar_share.admin.AdminSite.admin_view).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 # Behind our own reverse proxy: trust its X-Forwarded-Proto, and take the client's address from
 # X-Forwarded-For, TRUSTED_PROXY_COUNT entries from the right (audit.services.client_ip).
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
@@ -377,7 +411,9 @@ LOGGING = {
             "()": "cimar_share.logfilters.ClientErrorsWithoutTraceback"
         },
         # Django logs the path of every 4xx response: link tokens never reach the logs.
-        "redact_link_tokens": {"()": "links.logs.RedactLinkTokens"},
+        # Link, invitation and password-reset tokens and passwords never reach the logs: every
+        # line the console writes goes through it (links.logs).
+        "redact_secrets": {"()": "links.logs.RedactSecrets"},
     },
     "formatters": {
         "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
@@ -387,7 +423,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "line",
-            "filters": ["client_errors_without_traceback"],
+            "filters": ["client_errors_without_traceback", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -400,10 +436,7 @@ LOGGING = {
             "handlers": [],
             "level": "WARNING",
             "propagate": True,
-            "filters": ["redact_link_tokens"],
         },
-        "django.request": {"filters": ["redact_link_tokens"]},
-        "django.security.csrf": {"filters": ["redact_link_tokens"]},
     },
 }
 

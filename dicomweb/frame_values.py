@@ -18,8 +18,8 @@ from studies.rendering import RenderError, RenderParams, values
 from . import frames
 from .framecache import frame_cache
 from .views import (
+    PATIENT_DATA_CACHE_HEADERS,
     BadRequest,
-    _cache_headers,
     _text,
     conditional,
     dicomweb_resource,
@@ -61,7 +61,7 @@ def frame_values(
     headers = {
         "ETag": frames.etag_for(key),
         "Vary": "Cookie",
-        **_cache_headers(request, validated=True),
+        **PATIENT_DATA_CACHE_HEADERS,
     }
     not_modified = conditional(request, headers)
     if not_modified is not None:

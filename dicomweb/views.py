@@ -211,15 +211,13 @@ def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     return csrf_exempt(require_safe(wrapped))
 
 
-def _cache_headers(request: HttpRequest, *, validated: bool = False) -> dict[str, str]:
-    """Clinicians: private, revalidated. Guests: no referrer, as on every guest page; images
-    with a validator (`validated`) private and revalidated on every use, so the phone reuses
-    a frame's bytes within the session (a 304) while the server still checks the session each
-    time; anything else never stored on the device (it may be shared or change hands)."""
-    if getattr(request.user, "is_authenticated", False):
-        return {"Cache-Control": "private, no-cache"}
-    cache_control = "private, no-cache" if validated else "private, no-store"
-    return {"Cache-Control": cache_control}
+# Images and metadata carry patient data: never stored on the device, for a clinician (a
+# shared workstation's disk cache) and for a guest (a phone that may change hands) alike
+# (issue 15). The viewer keeps what it loaded decoded in memory while it is open, so scrolling
+# back and forth within a series does not fetch again. Frames keep their ETag, so a client that
+# holds a frame itself (a DICOMweb viewer's own cache) still gets a 304 from If-None-Match,
+# after its session or token is checked, as on every request.
+PATIENT_DATA_CACHE_HEADERS = {"Cache-Control": "private, no-store"}
 
 
 def _rendered(
@@ -237,7 +235,7 @@ def _rendered(
         return _text(str(exc), 406)
     key = frames.frame_key(instance, params)
     etag = frames.etag_for(key)
-    headers = {"ETag": etag, "Vary": "Accept, Cookie", **_cache_headers(request, validated=True)}
+    headers = {"ETag": etag, "Vary": "Accept, Cookie", **PATIENT_DATA_CACHE_HEADERS}
     not_modified = conditional(request, headers)
     if not_modified is not None:
         return not_modified
@@ -340,7 +338,7 @@ def instance_metadata(request: HttpRequest, study: str, series: str, instance: s
         body = json.dumps(_finite(instance_metadata_json(obj)), allow_nan=False, default=str)
     except RenderError as exc:
         return _text(exc.reason, 422)
-    return HttpResponse(body, content_type=DICOM_JSON, headers=_cache_headers(request))
+    return HttpResponse(body, content_type=DICOM_JSON, headers=PATIENT_DATA_CACHE_HEADERS)
 
 
 def _finite(value: Any) -> Any:

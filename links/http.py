@@ -14,23 +14,16 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.referrer import send_no_referrer
 
-# Link pages load nothing from other origins, are never framed and never cached.
-LINK_CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-
 
 def link_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Headers for every page a link's visitor sees."""
+    """Headers for every page a link's visitor sees. Their Content-Security-Policy is the one of
+    every page (settings.CONTENT_SECURITY_POLICY, django-csp)."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)  # Cache-Control: ... no-cache, no-store, private
         send_no_referrer(response)
-        response["Content-Security-Policy"] = LINK_CSP
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 

@@ -12,6 +12,7 @@ from tests.factories import (
     add_to_worklist,
     grant,
 )
+from tests.logleaks import log_leak_guard  # noqa: F401 (the whole run's log, searched for secrets)
 
 MEMBER_PERMISSIONS = ("view_studies", "upload_studies", "share_study", "share_with_users")
 

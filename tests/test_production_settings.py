@@ -79,21 +79,28 @@ def test_check_deploy_passes_with_a_strong_key_and_an_https_site(tmp_path):
 
 PRINT = (
     "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT, "
-    "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"
+    "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME)"
 )
 
 
 @pytest.mark.parametrize(
     "env, expected",
     [
-        # Behind the proxy on https: HSTS for a year, redirect to https, secure cookies.
-        ({}, "31536000 True True True"),
+        # Behind the proxy on https: HSTS for a year, redirect to https, secure cookies with
+        # the __Host- prefix (Secure, Path=/, no Domain: a subdomain cannot plant them).
+        ({}, "31536000 True True True __Host-sessionid __Host-csrftoken"),
         # https without BEHIND_PROXY: no request can tell https from http, so no redirect (it
         # would loop); HSTS is only ever sent on a request known to be https.
-        ({"BEHIND_PROXY": "0"}, "31536000 False True True"),
+        ({"BEHIND_PROXY": "0"}, "31536000 False True True __Host-sessionid __Host-csrftoken"),
         # A loopback benchmark on http (DJANGO_DEBUG=0): nothing that needs https.
-        ({"SITE_URL": "http://127.0.0.1:8000", "BEHIND_PROXY": "0"}, "0 False False False"),
-        ({"HSTS_SECONDS": "300", "SECURE_SSL_REDIRECT": "0"}, "300 False True True"),
+        (
+            {"SITE_URL": "http://127.0.0.1:8000", "BEHIND_PROXY": "0"},
+            "0 False False False sessionid csrftoken",
+        ),
+        (
+            {"HSTS_SECONDS": "300", "SECURE_SSL_REDIRECT": "0"},
+            "300 False True True __Host-sessionid __Host-csrftoken",
+        ),
     ],
 )
 def test_https_settings_follow_the_site_url(tmp_path, env, expected):

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from accounts.backends import UserBackend, user_with_organisation
+from accounts.models import UserSession as Session
 from accounts.sessions import SessionStore
 from tests.factories import OrganisationFactory, UserFactory
 

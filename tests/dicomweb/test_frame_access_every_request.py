@@ -3,9 +3,9 @@ nothing about who may see a study is kept between requests (sessions, users and 
 query are read from the database each time; only rendered bytes are cached)."""
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.urls import reverse
 
+from accounts.models import UserSession as Session
 from studies.models import WorklistEntry
 from testkit.dicom_files import dataset, phantom
 from tests.factories import SeriesFactory, instance_for

@@ -115,17 +115,17 @@ def test_access_is_checked_on_every_request(client, login, ct, organisation):
     assert login(stranger).get(values_url(ct)).status_code == 404
 
 
-def test_a_guest_reuses_values_within_the_session(client, ct, monkeypatch):
+def test_a_guest_revalidates_values_within_the_session(client, ct, monkeypatch):
     from guestlinks import access
 
     monkeypatch.setattr(access, "guest_study_ids", lambda request: {ct.series.study_id})
     first = client.get(values_url(ct))
     assert first.status_code == 200
-    assert first["Cache-Control"] == "private, no-cache"
+    assert first["Cache-Control"] == "private, no-store"
     assert first["Referrer-Policy"] == "no-referrer"
     again = client.get(values_url(ct), HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304 and again.content == b""
-    assert again["ETag"] == first["ETag"] and again["Cache-Control"] == "private, no-cache"
+    assert again["ETag"] == first["ETag"] and again["Cache-Control"] == "private, no-store"
 
 
 def test_images_the_browser_cannot_window_are_422_with_the_reason(login, read_only, study):

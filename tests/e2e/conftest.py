@@ -45,6 +45,17 @@ ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS") or Path(__file__).parents[2] / 
 _PAGES = pytest.StashKey[list]()  # (label, page) of every page a test opened
 _STEPS = pytest.StashKey[list]()  # (step name, label, screenshot bytes) in order
 _CONSOLE = pytest.StashKey[list]()  # browser console lines and page errors
+_CSP = pytest.StashKey[list]()  # Content-Security-Policy violations seen on any page
+
+# Every page of every browser test reports what the Content-Security-Policy refused (an inline
+# script, a style attribute, a handler, a request elsewhere): the page's own event, and
+# Chromium's console line for it. Any one fails the test (`new_page`'s teardown).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`securitypolicyviolation: ${event.violatedDirective} blocked ` +
+                `${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
 
 
 def pytest_collection_modifyitems(items):
@@ -91,7 +102,15 @@ def _slug(text: str) -> str:
 def _track(item, page, label: str) -> None:
     item.stash.setdefault(_PAGES, []).append((label, page))
     console = item.stash.setdefault(_CONSOLE, [])
-    page.on("console", lambda message: console.append(f"[{label}] {message.type}: {message.text}"))
+    violations = item.stash.setdefault(_CSP, [])
+
+    def on_console(message) -> None:
+        line = f"[{label}] {message.type}: {message.text}"
+        console.append(line)
+        if "securitypolicyviolation" in message.text or "Content Security Policy" in message.text:
+            violations.append(f"{line} ({page.url})")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: console.append(f"[{label}] page error: {error}"))
 
 
@@ -130,9 +149,15 @@ def browser():
         browser.close()
 
 
+def csp_violations(request) -> list[str]:
+    """The violations the test's pages reported so far (a test may check and clear them)."""
+    return request.node.stash.setdefault(_CSP, [])
+
+
 @pytest.fixture
 def new_page(browser, request):
-    """A factory for extra fresh browser contexts (a second person, a guest)."""
+    """A factory for extra fresh browser contexts (a second person, a guest). When the test
+    ends, any Content-Security-Policy violation on any of its pages fails it."""
     contexts = []
 
     def _new_page(label: str = "", **options):
@@ -140,6 +165,7 @@ def new_page(browser, request):
             **{"viewport": {"width": 1280, "height": 900}, "locale": "en-GB", **options}
         )
         contexts.append(context)
+        context.add_init_script(CSP_LISTENER)
         page = context.new_page()
         page.set_default_timeout(15_000)
         _track(request.node, page, label or f"page{len(contexts)}")
@@ -148,6 +174,9 @@ def new_page(browser, request):
     yield _new_page
     for context in contexts:
         context.close()
+    violations = csp_violations(request)
+    if violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations))
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import UserSession as Session
 from audit.models import AuditEvent
 from guestlinks import services
 from guestlinks.access import SESSION_KEY

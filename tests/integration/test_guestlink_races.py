@@ -10,10 +10,10 @@ import threading
 import time
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.db import connection, connections
 from django.test import Client
 
+from accounts.models import UserSession as Session
 from guestlinks import services
 from guestlinks.access import SESSION_KEY
 from guestlinks.models import GuestLink, GuestLinkAccess
