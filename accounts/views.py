@@ -65,6 +65,12 @@ class AccountView(auth_views.PasswordChangeView):
         messages.success(self.request, "Your password was changed. Other sessions have ended.")
         return response
 
+    def form_invalid(self, form: Any) -> HttpResponse:
+        # A form sent back with its errors is a refused request: 400, as on every other form.
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """A password set from a reset link ends every session of the user."""

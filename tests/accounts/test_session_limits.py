@@ -130,7 +130,7 @@ def test_a_wrong_old_password_changes_nothing(read_only):
             "new_password2": "a new pass 12",
         },
     )
-    assert response.status_code == 200 and b"incorrect" in response.content
+    assert response.status_code == 400 and b"incorrect" in response.content
     assert signed_in(here) and signed_in(elsewhere)
 
 
