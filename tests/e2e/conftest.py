@@ -174,9 +174,30 @@ def new_page(browser, request):
     yield _new_page
     for context in contexts:
         context.close()
+    _wait_for_live_server_requests()
     violations = csp_violations(request)
     if violations:
         pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations))
+
+
+def _wait_for_live_server_requests(seconds: float = 15.0) -> None:
+    """Let the live server finish the requests the closed browser left behind (a viewer keeps
+    loading its series) before the test's database is flushed. On the embedded leg the server's
+    threads share the test's in-memory SQLite connection, and a flush that meets a query still
+    running there fails with "database table is locked", breaking the next test too."""
+    import threading
+    import time
+
+    def serving() -> list[threading.Thread]:
+        return [
+            thread
+            for thread in threading.enumerate()
+            if getattr(getattr(thread, "_target", None), "__name__", "") == "process_request_thread"
+        ]
+
+    deadline = time.monotonic() + seconds
+    while (threads := serving()) and time.monotonic() < deadline:
+        threads[0].join(timeout=deadline - time.monotonic())
 
 
 @pytest.fixture

@@ -46,8 +46,10 @@ def test_account_tokens_viewer_and_admin_pages_keep_the_policy(
     token = page.get_by_label("Token")
     token.focus()  # api_tokens.js selects it
     expect(token).to_be_focused()
-    selected = "() => document.activeElement.selectionEnd - document.activeElement.selectionStart"
-    assert page.evaluate(selected) > 0
+    # The script is deferred: wait for the selection rather than read it once.
+    page.wait_for_function(
+        "() => document.activeElement.selectionEnd - document.activeElement.selectionStart > 0"
+    )
     page.goto(
         f"{live_server.url}{reverse('studies:viewer', args=[study.public_id])}"
         f"?worklist={worklist.public_id}"
