@@ -263,6 +263,10 @@ DICOM_AE_TITLE = os.environ.get("DICOM_AE_TITLE", "CIMARSHARE")
 DICOM_SCP_BIND = os.environ.get("DICOM_SCP_BIND", "0.0.0.0")  # noqa: S104 (PACS must reach it)
 DICOM_SCP_PORT = int(os.environ.get("DICOM_SCP_PORT", "11112"))
 DICOM_SCP_MAX_ASSOCIATIONS = int(os.environ.get("DICOM_SCP_MAX_ASSOCIATIONS", "10"))
+# The largest PDU a sender may send (advertised as our Maximum Length Received, PS3.8 D.1); a
+# longer one aborts the association before it is read. 1 MiB: large enough that the per-PDU
+# overhead is lost in the noise, small enough that 10 associations buffer ~10 MiB at most.
+DICOM_SCP_MAX_PDU = int(os.environ.get("DICOM_SCP_MAX_PDU", str(1024 * 1024)))
 DICOM_SCP_TLS_CERTIFICATE = os.environ.get("DICOM_SCP_TLS_CERTIFICATE", "")
 DICOM_SCP_TLS_KEY = os.environ.get("DICOM_SCP_TLS_KEY", "")
 DICOM_SCP_TLS_CA = os.environ.get("DICOM_SCP_TLS_CA", "")

@@ -46,6 +46,7 @@ from studies.models import WorklistEntry
 from studies.services import IngestSession
 
 from .selectors import remote_node_for_peer, worklist_for_called_ae
+from .transport import AssociationServer
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,15 @@ _SERVER_ERROR = "because of a server error"
 
 def tls_context() -> ssl.SSLContext | None:
     """A server TLS context from DICOM_SCP_TLS_CERTIFICATE and _KEY (and, to require client
-    certificates, DICOM_SCP_TLS_CA); None when no certificate is configured."""
+    certificates, DICOM_SCP_TLS_CA); None when no certificate is configured.
+
+    Made bare rather than with `ssl.create_default_context`, which would also trust the
+    system's certificate authorities for client certificates: a sender must hold a certificate
+    of DICOM_SCP_TLS_CA, and of no other authority."""
     certificate = settings.DICOM_SCP_TLS_CERTIFICATE
     if not certificate:
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certificate, settings.DICOM_SCP_TLS_KEY or None)
     if settings.DICOM_SCP_TLS_CA:
@@ -110,12 +115,16 @@ class StorageSCP:
     def application_entity(self) -> AE:
         ae = AE(ae_title=settings.DICOM_AE_TITLE)
         ae.maximum_associations = settings.DICOM_SCP_MAX_ASSOCIATIONS
+        # Advertised as our Maximum Length Received, and enforced on every PDU (transport.py).
+        ae.maximum_pdu_size = settings.DICOM_SCP_MAX_PDU
         ae.add_supported_context(Verification)
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(str(context.abstract_syntax), TRANSFER_SYNTAXES)
         return ae
 
-    def start(self, address: tuple[str, int], *, block: bool = False) -> Any:
+    def start(self, address: tuple[str, int], *, block: bool = False) -> AssociationServer:
+        """Listen on `address`; serve here until shut down (`block`), or in a background
+        thread and return the server (its `shutdown` stops it)."""
         # Received data sets go to a temporary file in chunks, never whole in memory.
         _config.STORE_RECV_CHUNKED_DATASET = True
         handlers: list[Any] = [
@@ -126,9 +135,22 @@ class StorageSCP:
             (evt.EVT_ABORTED, self._on_end),
             (evt.EVT_CONN_CLOSE, self._on_end),
         ]
-        return self.application_entity().start_server(
-            address, block=block, evt_handlers=handlers, ssl_context=tls_context()
+        # pynetdicom's `start_server` takes no server class, and its blocking server handles
+        # each connection on the accept thread: ours always gives a connection its own thread.
+        server = self.application_entity().make_server(
+            address,
+            evt_handlers=handlers,
+            ssl_context=tls_context(),
+            server_class=AssociationServer,
         )
+        assert isinstance(server, AssociationServer)
+        if block:
+            server.serve_forever()
+        else:
+            threading.Thread(
+                target=server.serve_forever, name="dicom-scp-accept", daemon=True
+            ).start()
+        return server
 
     # --- association --------------------------------------------------------------------
 
