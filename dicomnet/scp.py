@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -106,7 +107,7 @@ def _reject(assoc: Any, reason: int, *, transient: bool = False) -> None:
 
 
 class StorageSCP:
-    """One listening Storage SCP; `start` serves in background threads or blocks."""
+    """One listening Storage SCP; `start` serves in background threads."""
 
     def __init__(self) -> None:
         self._sessions: dict[int, tuple[Any, IngestSession | None, int]] = {}
@@ -122,9 +123,9 @@ class StorageSCP:
             ae.add_supported_context(str(context.abstract_syntax), TRANSFER_SYNTAXES)
         return ae
 
-    def start(self, address: tuple[str, int], *, block: bool = False) -> AssociationServer:
-        """Listen on `address`; serve here until shut down (`block`), or in a background
-        thread and return the server (its `shutdown` stops it)."""
+    def start(self, address: tuple[str, int]) -> AssociationServer:
+        """Listen on `address` and serve in a background thread; the server's `shutdown`
+        stops it."""
         # Received data sets go to a temporary file in chunks, never whole in memory.
         _config.STORE_RECV_CHUNKED_DATASET = True
         handlers: list[Any] = [
@@ -144,13 +145,19 @@ class StorageSCP:
             server_class=AssociationServer,
         )
         assert isinstance(server, AssociationServer)
-        if block:
-            server.serve_forever()
-        else:
-            threading.Thread(
-                target=server.serve_forever, name="dicom-scp-accept", daemon=True
-            ).start()
+        threading.Thread(target=server.serve_forever, name="dicom-scp-accept", daemon=True).start()
         return server
+
+    def drain(self, server: AssociationServer, *, grace: float) -> int:
+        """After `server.shutdown()`: wait up to `grace` seconds for the associations in
+        progress to end, then abort the others; how many were aborted."""
+        deadline = time.monotonic() + grace
+        while server.active_associations and time.monotonic() < deadline:
+            time.sleep(0.1)
+        remaining = server.active_associations
+        for assoc in remaining:
+            assoc.abort()
+        return len(remaining)
 
     # --- association --------------------------------------------------------------------
 

@@ -3,13 +3,15 @@
 Every process type of the Procfile is in compose.yaml with the same program; each program is
 installed. The web command starts and answers /healthz on loopback (both legs); the release
 command migrates a fresh database; the worker and beat start against the real broker (the
-PostgreSQL + Redis leg).
+PostgreSQL + Redis leg); the DICOM Storage SCP starts, answers an association, and stops on
+SIGTERM (both legs).
 """
 
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,9 +64,9 @@ def expand(command: str, **env: str) -> list[str]:
 
 def test_procfile_and_compose_name_the_same_processes_and_programs():
     procs, services = procfile(), compose_commands()
-    assert set(procs) == {"release", "web", "worker", "beat"}
-    assert {"web", "worker", "beat"} <= set(services)
-    for name in ("web", "worker", "beat"):
+    assert set(procs) == {"release", "web", "worker", "beat", "dicom"}
+    assert {"web", "worker", "beat", "dicom"} <= set(services)
+    for name in ("web", "worker", "beat", "dicom"):
         assert shlex.split(procs[name])[:3] == shlex.split(services[name])[:3]
     assert services["migrate"] == procs["release"]
     for command in [*procs.values(), *services.values()]:
@@ -150,5 +152,44 @@ def test_worker_and_beat_start(tmp_path, name, ready):
         try:
             process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dicom_scp_starts_answers_and_stops_on_sigterm(tmp_path):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+    env = run_env(tmp_path)
+    if env["DATABASE_URL"].startswith("sqlite"):  # a fresh file: the SCP reads remote nodes
+        release = subprocess.run(
+            expand(procfile()["release"]), cwd=ROOT, env=env, capture_output=True, timeout=300
+        )
+        assert release.returncode == 0, release.stderr.decode()[-2000:]
+    port = free_port()
+    env.update(DICOM_SCP_BIND="127.0.0.1", DICOM_SCP_PORT=str(port))
+    process = subprocess.Popen(
+        expand(procfile()["dicom"]),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        seen = process.stdout.readline()  # type: ignore[union-attr]
+        assert f"listening on 127.0.0.1:{port}".encode() in seen, seen.decode()
+        # An unregistered caller: refused at association, by the SCP after asking the database.
+        ae = AE(ae_title="NOT_REGISTERED")
+        ae.add_requested_context(Verification)
+        assoc = ae.associate("127.0.0.1", port, ae_title="ANY")
+        assert assoc.is_rejected
+        assert (assoc.acceptor.primitive.result, assoc.acceptor.primitive.diagnostic) == (1, 3)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output.decode()[-2000:]
+        assert b"Stopped." in output
+    finally:
+        if process.poll() is None:
             process.kill()
             process.communicate()

@@ -9,6 +9,7 @@ from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian, gen
 from pynetdicom import AE
 
 from audit.models import AuditEvent
+from dicomnet.scp import StorageSCP
 from studies.models import Instance, Study, WorklistEntry
 from tests.factories import OrganisationFactory, WorklistFactory
 
@@ -170,3 +171,22 @@ def test_compressed_transfer_syntaxes_are_accepted_and_kept(scp_port, node, work
     instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
     assert instance.transfer_syntax_uid == syntax
     assert instance.rows == 64
+
+
+def test_stopping_waits_for_an_association_then_aborts_it(node, worklist):
+    """What `dicom_scp` does on SIGTERM: no new associations, a grace, then an abort."""
+    scp = StorageSCP()
+    server = scp.start(("127.0.0.1", 0))
+    port = int(server.server_address[1])
+    finished, idle = associate(port, worklist.ae_title), associate(port, worklist.ae_title)
+    assert finished.is_established and idle.is_established
+    finished.release()
+    server.shutdown()
+    assert not associate(port, worklist.ae_title).is_established
+    started = time.monotonic()
+    assert scp.drain(server, grace=0.5) == 1
+    assert 0.5 <= time.monotonic() - started < 5
+    deadline = time.monotonic() + 5
+    while not idle.is_aborted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert idle.is_aborted
