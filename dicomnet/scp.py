@@ -5,13 +5,15 @@ the peer's address must be a registered `RemoteNode`, and the called AE title mu
 worklist of that node's organisation; anything else is rejected (calling or called AE title
 not recognised; another organisation's worklist looks exactly like an unknown one).
 
-Each received instance is streamed by pynetdicom to a temporary file (never held whole in
-memory) and handed to the same ingest as every other path (`studies.services.IngestSession`:
-limits, isolation, idempotency, audit, pre-rendering), as the system with the worklist as
-target. One association is one ingest: its audit events and pre-rendering are written when it
-ends; every instance is committed, and so visible in the worklist, as soon as it is stored.
-A study sent over several associations is one study (its Study Instance UID finds it in the
-worklist, which the system may add to).
+Every PDU is bounded before pynetdicom reads it (its length, a data set's and a command set's
+size; `transport.py`), and TLS handshakes happen in each connection's own thread. Each received
+instance is streamed by pynetdicom to a temporary file (never held whole in memory) and handed
+to the same ingest as every other path (`studies.services.IngestSession`: limits, isolation,
+idempotency, audit, pre-rendering), as the system with the worklist as target. One association
+is one ingest: its audit events and pre-rendering are written when it ends; every instance is
+committed, and so visible in the worklist, as soon as it is stored. A study sent over several
+associations is one study (its Study Instance UID finds it in the worklist, which the system may
+add to).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, connections
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -76,6 +79,9 @@ SUCCESS = 0x0000
 CANNOT_UNDERSTAND = 0xC000
 OUT_OF_RESOURCES = 0xA700
 _SERVER_ERROR = "because of a server error"
+# The smallest DICOM_SCP_MAX_PDU: it bounds the A-ASSOCIATE-RQ too, which for a sender proposing
+# a hundred presentation contexts with several transfer syntaxes each runs to tens of KiB.
+MIN_PDU = 64 * 1024
 
 
 def tls_context() -> ssl.SSLContext | None:
@@ -117,6 +123,11 @@ class StorageSCP:
         ae = AE(ae_title=settings.DICOM_AE_TITLE)
         ae.maximum_associations = settings.DICOM_SCP_MAX_ASSOCIATIONS
         # Advertised as our Maximum Length Received, and enforced on every PDU (transport.py).
+        if settings.DICOM_SCP_MAX_PDU < MIN_PDU:
+            raise ImproperlyConfigured(
+                f"DICOM_SCP_MAX_PDU must be at least {MIN_PDU} bytes: every PDU a sender "
+                "sends is refused above it, its association request included."
+            )
         ae.maximum_pdu_size = settings.DICOM_SCP_MAX_PDU
         ae.add_supported_context(Verification)
         for context in AllStoragePresentationContexts:

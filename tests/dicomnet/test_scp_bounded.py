@@ -10,6 +10,7 @@ import struct
 import time
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
 from pynetdicom.pdu import A_ASSOCIATE_RQ
@@ -164,3 +165,9 @@ def test_a_store_larger_than_the_file_limit_aborts_and_the_next_one_succeeds(
             False,
         )
     ]
+
+
+def test_a_maximum_pdu_too_small_for_an_association_request_is_refused_at_start(settings):
+    settings.DICOM_SCP_MAX_PDU = 16 * 1024
+    with pytest.raises(ImproperlyConfigured, match="DICOM_SCP_MAX_PDU must be at least 65536"):
+        StorageSCP().start(("127.0.0.1", 0))

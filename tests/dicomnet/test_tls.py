@@ -103,9 +103,7 @@ def test_a_plain_tcp_client_fails_cleanly_and_the_scp_serves_on(tls_port, pki, n
     assoc.release()
 
 
-def test_a_silent_connection_does_not_hold_up_another_client(
-    tls_port, pki, node, worklist, monkeypatch
-):
+def test_a_silent_connection_does_not_hold_up_another_client(tls_port, pki, node, worklist):
     context = pki.client_context(pki.issue("modality"))
     with socket.create_connection(("127.0.0.1", tls_port)) as silent:
         time.sleep(0.2)  # accepted, and waiting for a ClientHello that never comes
@@ -115,7 +113,9 @@ def test_a_silent_connection_does_not_hold_up_another_client(
         assert assoc.send_c_echo().Status == 0x0000
         assoc.release()
         assert time.monotonic() - started < transport.TLS_HANDSHAKE_TIMEOUT / 3
-        assert silent.fileno() != -1
+        silent.setblocking(False)
+        with pytest.raises(BlockingIOError):  # still waited on: nothing to read, not closed
+            silent.recv(1)
 
 
 def test_a_silent_connection_is_closed_after_the_handshake_timeout(
@@ -126,3 +126,16 @@ def test_a_silent_connection_is_closed_after_the_handshake_timeout(
         started = time.monotonic()
         assert silent.recv(1) == b""  # closed by the SCP
         assert time.monotonic() - started < 5
+
+
+def test_a_store_over_the_limit_is_aborted_over_tls_too(tls_port, pki, node, worklist, settings):
+    settings.DICOM_MAX_FILE_SIZE = 4096
+    context = pki.client_context(pki.issue("modality"))
+    assoc = tls_associate(tls_port, worklist.ae_title, context)
+    assert assoc.is_established
+    assert len(assoc.send_c_store(ct())) == 0  # no status: aborted
+    deadline = time.monotonic() + 10
+    while not assoc.is_aborted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert assoc.is_aborted
+    assert not Instance.objects.exists()
