@@ -4,6 +4,7 @@ here as the receiving PACS."""
 from __future__ import annotations
 
 import socket
+import ssl
 
 import pytest
 from django.urls import reverse
@@ -20,9 +21,10 @@ PACS = "REMOTE_PACS"
 
 
 class Pacs:
-    """A Storage SCP that keeps the SOP Instance UIDs it receives; `refuse` gets A700."""
+    """A Storage SCP that keeps the SOP Instance UIDs it receives; `refuse` gets A700; with an
+    `ssl_context`, it listens with DICOM TLS."""
 
-    def __init__(self, refuse: int = 0) -> None:
+    def __init__(self, refuse: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.received: list[str] = []
         self.calling: list[str] = []
         self.refuse = refuse
@@ -30,7 +32,10 @@ class Pacs:
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(str(context.abstract_syntax), ["1.2.840.10008.1.2.1"])
         server = ae.start_server(
-            ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self.store)]
+            ("127.0.0.1", 0),
+            block=False,
+            evt_handlers=[(evt.EVT_C_STORE, self.store)],
+            ssl_context=ssl_context,
         )
         assert server is not None
         self.server = server
