@@ -124,6 +124,9 @@ def send_instances(
 ) -> SendResult:
     _config.STORE_SEND_CHUNKED_DATASET = True  # read each file from disk as it is sent
     pairs = sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in instances})
+    if any(not sop_class or not syntax for sop_class, syntax in pairs):
+        # pynetdicom would abort the association over it: say what is wrong, not "unreachable".
+        raise SendFailed("Some images of the study have no SOP class or transfer syntax recorded.")
     if len(pairs) > MAX_CONTEXTS:
         raise SendFailed(
             f"The study needs {len(pairs)} kinds of image; one association carries {MAX_CONTEXTS}."

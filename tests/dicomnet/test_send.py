@@ -13,6 +13,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from audit.models import AuditEvent
 from dicomnet.models import DicomSend
 from dicomnet.services import remote_node_create
+from studies.models import Instance
 from tests.factories import OrganisationFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +177,15 @@ def test_who_may_send(login, read_only, outsider, sender, worklist, stored, pacs
         {"worklist": str(worklist.public_id)},
     )
     assert "Send to PACS" not in page.content.decode()
+
+
+def test_images_without_a_recorded_sop_class_fail_with_that_reason(
+    login, sender, worklist, stored, pacs, settings, django_capture_on_commit_callbacks
+):
+    settings.DICOM_SEND_RETRY_DELAYS = []
+    Instance.objects.filter(series__study=stored.study).update(sop_class_uid="")
+    with django_capture_on_commit_callbacks(execute=True):
+        send(login(sender), stored, worklist, node_at(worklist, pacs.port))
+    result = DicomSend.objects.get()
+    assert result.status == "failed" and "no SOP class" in result.reason
+    assert pacs.received == []
