@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 
 import pytest
@@ -145,14 +146,26 @@ def test_a_node_that_never_answers_the_handshake_fails_after_the_connect_timeout
 ):
     trusting.DICOM_SEND_CONNECT_TIMEOUT = 1
     trusting.DICOM_SEND_TIMEOUT = 60  # not the bound that ends it
-    with socket.socket() as silent:  # accepts the connection, then says nothing
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        node = tls_node(worklist, silent.getsockname()[1])
-        started = time.monotonic()
-        with django_capture_on_commit_callbacks(execute=True):
-            send(login(sender), stored, worklist, node)
-        took = time.monotonic() - started
+    silent = socket.create_server(("127.0.0.1", 0))  # takes the connection, then says nothing
+
+    def hang_up_later() -> None:
+        # Without the connect timeout the handshake would wait forever: hang up after 20 s so
+        # that such a regression fails this test (slow, wrong reason) rather than hanging it.
+        silent.settimeout(20)
+        try:
+            held, _ = silent.accept()
+        except OSError:
+            return
+        time.sleep(20)
+        held.close()
+
+    threading.Thread(target=hang_up_later, daemon=True).start()
+    node = tls_node(worklist, silent.getsockname()[1])
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        send(login(sender), stored, worklist, node)
+    took = time.monotonic() - started
+    silent.close()
     result = DicomSend.objects.get()
     assert result.status == "failed"
     assert result.reason == f"Secure PACS did not answer at 127.0.0.1:{node.port} within 1 s."

@@ -9,7 +9,9 @@ from html import escape
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
@@ -142,6 +144,24 @@ def test_a_send_under_way_is_polled_and_the_page_without_ids_lists_the_latest(
     assert body.count('class="dicom-send ') == 1  # another worklist's send is not shown
     latest = client.get(sends_url(worklist)).content.decode()
     assert "Recent sends to PACS" in latest and latest.count('class="dicom-send ') == 1
+
+
+def test_the_sends_page_costs_the_same_for_one_send_or_many(login, sender, worklist, two, pacs):
+    node = node_at(worklist, pacs.port)
+    client = login(sender)
+
+    def queries_for(count: int) -> int:
+        DicomSend.objects.all().delete()
+        for n in range(count):
+            study = two[n % 2].study
+            DicomSend.objects.create(study=study, worklist=worklist, node=node, status="sent")
+        client.get(sends_url(worklist))  # the session and permissions are warm
+        with CaptureQueriesContext(connection) as captured:
+            body = client.get(sends_url(worklist)).content.decode()
+        assert body.count('class="dicom-send ') == count
+        return len(captured)
+
+    assert queries_for(1) == queries_for(MAX_SEND_STUDIES)
 
 
 def test_who_may_send_from_the_worklist(login, sender, read_only, outsider, worklist, two, pacs):
