@@ -273,6 +273,14 @@ DICOM_SCP_TLS_CA = os.environ.get("DICOM_SCP_TLS_CA", "")
 # Sending to a remote node: seconds to wait on the network; delays between the attempts.
 DICOM_SEND_TIMEOUT = int(os.environ.get("DICOM_SEND_TIMEOUT", "30"))
 DICOM_SEND_RETRY_DELAYS = [int(s) for s in env_list("DICOM_SEND_RETRY_DELAYS", "60,300")]
+# Seconds to open the connection (and the TLS handshake) to a node: an unreachable node fails
+# with a reason after this, rather than holding a worker for DICOM_SEND_TIMEOUT or longer.
+DICOM_SEND_CONNECT_TIMEOUT = int(os.environ.get("DICOM_SEND_CONNECT_TIMEOUT", "10"))
+# Nodes marked TLS: the CA bundle their certificates must chain to (empty: the system's), and
+# our client certificate and key for nodes that ask for one (empty: none is presented).
+DICOM_SEND_TLS_CA = os.environ.get("DICOM_SEND_TLS_CA", "")
+DICOM_SEND_TLS_CERTIFICATE = os.environ.get("DICOM_SEND_TLS_CERTIFICATE", "")
+DICOM_SEND_TLS_KEY = os.environ.get("DICOM_SEND_TLS_KEY", "")
 
 # Sessions and security headers.
 SESSION_ENGINE = "accounts.sessions"  # the database store, with a leaner read and a user column

@@ -52,6 +52,14 @@ class RemoteNode(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
         help_text="The port its own Storage SCP listens on (for sending studies to it).",
     )
+    tls = models.BooleanField(
+        "TLS",
+        default=False,
+        help_text=(
+            "Send to it over DICOM TLS: its certificate must be signed by DICOM_SEND_TLS_CA "
+            "and name its host."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

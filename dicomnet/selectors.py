@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import socket
+import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.urls import reverse
 
+from studies.models import Study, WorklistEntry
 from worklists.access import worklist_permissions
 from worklists.models import Worklist
 
 from .models import DicomSend, RemoteNode
+from .services import MAX_SEND_STUDIES
 
 
 def _addresses(host: str) -> set[str]:
@@ -66,6 +72,40 @@ def remote_nodes_for_organisation(organisation_id: int | None) -> list[RemoteNod
     if organisation_id is None:
         return []
     return list(RemoteNode.objects.filter(organisation_id=organisation_id))
+
+
+def _uuids(values: list[str], what: str) -> set[uuid.UUID]:
+    """The distinct ids chosen, counted before any is parsed or looked up: a ValidationError
+    beyond MAX_SEND_STUDIES, a 404 for a value that is not an id at all."""
+    if len(set(values)) > MAX_SEND_STUDIES:
+        raise ValidationError(
+            f"One send takes at most {MAX_SEND_STUDIES} studies; {len(set(values))} were "
+            "selected. Send them in smaller groups."
+        )
+    try:
+        return {uuid.UUID(str(value)) for value in values}
+    except ValueError:
+        raise Http404(f"No such {what}.") from None
+
+
+def send_studies(*, worklist: Worklist, study_ids: list[str]) -> list[Study]:
+    """The studies chosen on `worklist`'s page (whose access the caller checked), the newest
+    first: 404 when one of them is not in this worklist; none chosen is an empty list."""
+    wanted = _uuids(study_ids, "study")
+    entries = WorklistEntry.objects.filter(worklist=worklist, study__public_id__in=wanted)
+    studies = [entry.study for entry in entries.select_related("study")]
+    if len(studies) != len(wanted):
+        raise Http404("No such study in this worklist.")
+    return sorted(studies, key=lambda s: s.study_date or datetime.date.min, reverse=True)
+
+
+def worklist_sends(*, worklist: Worklist, send_ids: list[str]) -> list[DicomSend]:
+    """The sends from `worklist` named by `send_ids` (others are not shown, whoever's they
+    are), or with none named its latest MAX_SEND_STUDIES: one query."""
+    sends = DicomSend.objects.filter(worklist=worklist).select_related("node", "study")
+    if send_ids:
+        sends = sends.filter(public_id__in=_uuids(send_ids, "send"))
+    return list(sends[:MAX_SEND_STUDIES])
 
 
 def send_panel(*, user: Any, study: Any, worklist: Worklist, **_: Any) -> dict[str, Any] | None:

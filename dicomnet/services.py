@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.http import Http404, HttpRequest
@@ -28,41 +28,54 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic(durable=True)
 def remote_node_create(
-    *, organisation: Organisation, name: str, ae_title: str, host: str, port: int
+    *,
+    organisation: Organisation,
+    name: str,
+    ae_title: str,
+    host: str,
+    port: int,
+    tls: bool = False,
 ) -> RemoteNode:
     """Register a remote DICOM node of `organisation` (an administrator's act, as in admin)."""
-    node = RemoteNode(organisation=organisation, name=name, ae_title=ae_title, host=host, port=port)
+    node = RemoteNode(
+        organisation=organisation, name=name, ae_title=ae_title, host=host, port=port, tls=tls
+    )
     node.full_clean()
     node.save()
     return node
+
+
+MAX_SEND_STUDIES = 25  # studies one "Send to PACS…" from the worklist may queue
 
 
 def study_in_worklist(study: Study, worklist: Worklist) -> bool:
     return WorklistEntry.objects.filter(worklist=worklist, study=study).exists()
 
 
-def _may_send(actor: Any, study: Study, worklist: Worklist) -> None:
+def _may_send(actor: Any, studies: list[Study], worklist: Worklist, node: RemoteNode) -> None:
+    """404 for a study the actor may not see in `worklist`, 403 without the permission to send
+    from it or for a node of another organisation: the same answers as the study page's."""
     permissions = worklist_permissions(actor, worklist)
-    if "view_studies" not in permissions or not study_in_worklist(study, worklist):
+    if "view_studies" not in permissions:
+        raise Http404("No such study.")
+    wanted = {study.pk for study in studies}
+    present = set(
+        WorklistEntry.objects.filter(worklist=worklist, study_id__in=wanted).values_list(
+            "study_id", flat=True
+        )
+    )
+    if present != wanted:
         raise Http404("No such study.")
     if "send_to_dicom_node" not in permissions:
         raise PermissionDenied("Your role on this worklist does not allow sending studies.")
-
-
-@transaction.atomic(durable=True)
-def study_send(
-    *,
-    actor: Any,
-    study: Study,
-    worklist: Worklist,
-    node: RemoteNode,
-    request: HttpRequest | None = None,
-) -> DicomSend:
-    """Queue sending `study` (seen in `worklist`) by C-STORE to `node`, one of the worklist's
-    organisation's nodes; a Celery task sends it after commit (`study_send_run`)."""
-    _may_send(actor, study, worklist)
     if worklist.organisation_id is None or node.organisation_id != worklist.organisation_id:
         raise PermissionDenied("That DICOM node is not one of this worklist's organisation's.")
+
+
+def _queue(
+    *, actor: Any, study: Study, worklist: Worklist, node: RemoteNode, request: HttpRequest | None
+) -> DicomSend:
+    """One send row and its audit event; its task is queued when the transaction commits."""
     send = DicomSend.objects.create(
         study=study,
         worklist=worklist,
@@ -83,6 +96,47 @@ def study_send(
     )
     transaction.on_commit(partial(_enqueue, send.pk))
     return send
+
+
+@transaction.atomic(durable=True)
+def study_send(
+    *,
+    actor: Any,
+    study: Study,
+    worklist: Worklist,
+    node: RemoteNode,
+    request: HttpRequest | None = None,
+) -> DicomSend:
+    """Queue sending `study` (seen in `worklist`) by C-STORE to `node`, one of the worklist's
+    organisation's nodes; a Celery task sends it after commit (`study_send_run`)."""
+    _may_send(actor, [study], worklist, node)
+    return _queue(actor=actor, study=study, worklist=worklist, node=node, request=request)
+
+
+@transaction.atomic(durable=True)
+def studies_send(
+    *,
+    actor: Any,
+    worklist: Worklist,
+    studies: list[Study],
+    node: RemoteNode,
+    request: HttpRequest | None = None,
+) -> list[DicomSend]:
+    """Queue sending each of `studies` (selected on `worklist`) to `node`: all of them or, when
+    one may not be sent, none. One send, task and audit event per study, as from its page."""
+    unique = list({study.pk: study for study in studies}.values())
+    if not unique:
+        raise ValidationError("Select at least one study to send.")
+    if len(unique) > MAX_SEND_STUDIES:
+        raise ValidationError(
+            f"One send takes at most {MAX_SEND_STUDIES} studies; "
+            f"{len(unique)} were selected. Send them in smaller groups."
+        )
+    _may_send(actor, unique, worklist, node)
+    return [
+        _queue(actor=actor, study=study, worklist=worklist, node=node, request=request)
+        for study in unique
+    ]
 
 
 def _enqueue(send_id: int, countdown: int = 0) -> None:

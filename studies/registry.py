@@ -10,7 +10,8 @@ an ingest needs something only they know, they register it here:
 - after ingest: what to do with a study whose new images are committed (dicomweb pre-renders
   them);
 - worklist actions: the buttons of the worklist page's selection bar, each a view of the app
-  that registers it taking the selected studies (guest links: "Create guest link").
+  that registers it taking the selected studies (guest links: "Create guest link"; DICOM
+  networking: "Send to PACS…").
 """
 
 from __future__ import annotations

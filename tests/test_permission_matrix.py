@@ -94,6 +94,7 @@ VIEWER = "→guestlinks:viewer"
 UPLOAD = "→uploadlinks:upload"
 MANAGE = "→uploadlinks:manage"
 ICON = "→/static/favicon.svg"
+SENDS = "→dicomnet:worklist_sends"
 Answer = int | str
 
 
@@ -173,6 +174,9 @@ MATRIX: dict[str, Line] = {
     "dicomweb:retrieve_frames":             line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomnet:study_send@POST":             line(LOGIN,  404,    404,    403,    STUDY,  LOGIN,  LOGIN,  LOGIN, kw="public_id=study_page ?worklist=worklist ?node=node"),
     "dicomnet:send_panel":                  line(LOGIN,  404,    404,    404,    200,    LOGIN,  LOGIN,  LOGIN, kw="public_id=study_page ?worklist=worklist ?node=node"),
+    "dicomnet:worklist_send":               line(LOGIN,  404,    404,    403,    200,    LOGIN,  LOGIN,  LOGIN, kw="?study=study_id ?node=node"),
+    "dicomnet:worklist_send@POST":          line(LOGIN,  404,    404,    403,    SENDS,  LOGIN,  LOGIN,  LOGIN, kw="?study=study_id ?node=node"),
+    "dicomnet:worklist_sends":              line(LOGIN,  404,    404,    403,    200,    LOGIN,  LOGIN,  LOGIN),
     "guestlinks:viewer":                    line(404,    404,    404,    404,    404,    404,    200,    404, kw="public_id=study_page"),
     "guestlinks:end@POST":                  line(200,    200,    200,    200,    200,    200,    200,    200),
     "guestlinks:create":                    line(LOGIN,  404,    404,    403,    STUDY,  LOGIN,  LOGIN,  LOGIN),

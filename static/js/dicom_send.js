@@ -1,5 +1,6 @@
-/* The study page's "Send to PACS" panel: while a send is under way, refresh the panel every few
- * seconds (it stops once all are done). The panel's HTML says where to ask (data-poll-url). */
+/* The "Send to PACS" panel of the study page, and the worklist's sends page: while a send is
+ * under way, refresh the panel every few seconds (it stops once all are done). The panel's HTML
+ * says where to ask (data-poll-url: a page holding a fresh #dicom-send). */
 (function poll() {
   "use strict";
   setTimeout(function () {

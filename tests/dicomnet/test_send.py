@@ -4,6 +4,7 @@ here as the receiving PACS."""
 from __future__ import annotations
 
 import socket
+import ssl
 
 import pytest
 from django.urls import reverse
@@ -12,6 +13,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from audit.models import AuditEvent
 from dicomnet.models import DicomSend
 from dicomnet.services import remote_node_create
+from studies.models import Instance
 from tests.factories import OrganisationFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +22,10 @@ PACS = "REMOTE_PACS"
 
 
 class Pacs:
-    """A Storage SCP that keeps the SOP Instance UIDs it receives; `refuse` gets A700."""
+    """A Storage SCP that keeps the SOP Instance UIDs it receives; `refuse` gets A700; with an
+    `ssl_context`, it listens with DICOM TLS."""
 
-    def __init__(self, refuse: int = 0) -> None:
+    def __init__(self, refuse: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.received: list[str] = []
         self.calling: list[str] = []
         self.refuse = refuse
@@ -30,7 +33,10 @@ class Pacs:
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(str(context.abstract_syntax), ["1.2.840.10008.1.2.1"])
         server = ae.start_server(
-            ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self.store)]
+            ("127.0.0.1", 0),
+            block=False,
+            evt_handlers=[(evt.EVT_C_STORE, self.store)],
+            ssl_context=ssl_context,
         )
         assert server is not None
         self.server = server
@@ -171,3 +177,15 @@ def test_who_may_send(login, read_only, outsider, sender, worklist, stored, pacs
         {"worklist": str(worklist.public_id)},
     )
     assert "Send to PACS" not in page.content.decode()
+
+
+def test_images_without_a_recorded_sop_class_fail_with_that_reason(
+    login, sender, worklist, stored, pacs, settings, django_capture_on_commit_callbacks
+):
+    settings.DICOM_SEND_RETRY_DELAYS = []
+    Instance.objects.filter(series__study=stored.study).update(sop_class_uid="")
+    with django_capture_on_commit_callbacks(execute=True):
+        send(login(sender), stored, worklist, node_at(worklist, pacs.port))
+    result = DicomSend.objects.get()
+    assert result.status == "failed" and "no SOP class" in result.reason
+    assert pacs.received == []
