@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
+from accounts.referrer import send_no_referrer
+
 from .scope import Scope, Unauthenticated, scope_for
 
 DICOM_JSON = "application/dicom+json"
@@ -32,6 +34,12 @@ def api_view(
     def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            response = answer(request, *args, **kwargs)
+            if not getattr(request.user, "is_authenticated", False):
+                send_no_referrer(response)  # a guest, as on every guest page
+            return response
+
+        def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = text(f"Use {' or '.join(methods)} here.", 405)
                 response["Allow"] = ", ".join(methods)
