@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
@@ -22,7 +22,7 @@ from accounts.referrer import send_no_referrer
 from studies.models import Instance
 from studies.rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
 
-from . import frames
+from . import auditing, frames
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _session_ended(ended: frames.SessionEnded) -> HttpResponse:
 def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """GET and HEAD only (405 otherwise). They change nothing, so no CSRF check is needed, and
     without it a POST gets its 405 instead of a 403 from the CSRF middleware. A guest (no one
-    signed in) gets no referrer, as on every guest page."""
+    signed in) gets no referrer, as on every guest page. A refused image is audited."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -195,6 +195,19 @@ def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
             response = view(request, *args, **kwargs)
         except frames.SessionEnded as ended:
             response = _session_ended(ended)
+        except Http404:
+            # An image of a study the caller may not see: the same 404 as one that does not
+            # exist, recorded as refused (a viewer's own images are "images viewed").
+            auditing.record(
+                request,
+                kind=auditing.FRAMES,
+                resource=view.__name__,
+                share_code=None,
+                kwargs=kwargs,
+                status=404,
+                denied=True,
+            )
+            raise
         if not getattr(request.user, "is_authenticated", False):
             send_no_referrer(response)
         return response

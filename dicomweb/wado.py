@@ -19,7 +19,7 @@ from studies import rendering
 from studies.models import Instance
 from studies.rendering import RenderError
 
-from . import frames
+from . import auditing, frames
 from .api import DICOM_JSON, BadRequest, api_view, text
 from .metadata import NotBulkData, find_bulk, instance_json
 from .scope import Scope
@@ -89,13 +89,13 @@ def _ordered(queryset):  # type: ignore[no-untyped-def]
     )
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def retrieve_study(request: HttpRequest, scope: Scope, study: str) -> HttpResponseBase:
     found = scope.study(study)
     return _retrieve(request, _ordered(Instance.objects.filter(series__study=found)).iterator())
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def retrieve_series(
     request: HttpRequest, scope: Scope, study: str, series: str
 ) -> HttpResponseBase:
@@ -103,7 +103,7 @@ def retrieve_series(
     return _retrieve(request, _ordered(Instance.objects.filter(series=found)).iterator())
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def retrieve_instance(
     request: HttpRequest, scope: Scope, study: str, series: str, instance: str
 ) -> HttpResponseBase:
@@ -165,14 +165,14 @@ def _with_series(instances):  # type: ignore[no-untyped-def]
     )
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def study_metadata(request: HttpRequest, scope: Scope, study: str) -> HttpResponseBase:
     found = scope.study(study)
     instances = _with_series(Instance.objects.filter(series__study=found))
     return _metadata_response(request, scope, instances.iterator())
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def series_metadata(
     request: HttpRequest, scope: Scope, study: str, series: str
 ) -> HttpResponseBase:
@@ -181,7 +181,7 @@ def series_metadata(
     return _metadata_response(request, scope, instances.iterator())
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def instance_metadata(
     request: HttpRequest, scope: Scope, study: str, series: str, instance: str
 ) -> HttpResponseBase:
@@ -219,7 +219,7 @@ def _octets_acceptable(request: HttpRequest) -> bool:
     return False
 
 
-@api_view()
+@api_view(audit=auditing.RETRIEVE)
 def retrieve_bulkdata(
     request: HttpRequest, scope: Scope, study: str, series: str, instance: str, path: str
 ) -> HttpResponseBase:
@@ -336,7 +336,7 @@ def _frames(
     yield f"--{boundary}--\r\n".encode()
 
 
-@api_view()
+@api_view(audit=auditing.FRAMES)
 def retrieve_frames(
     request: HttpRequest, scope: Scope, study: str, series: str, instance: str, numbers: str
 ) -> HttpResponseBase:
