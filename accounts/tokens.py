@@ -25,8 +25,8 @@ def token_digest(token: str) -> str:
     return hmac.new(key, b"api-token:" + token.encode(), hashlib.sha256).hexdigest()
 
 
-def user_for_token(token: str) -> Any | None:
-    """The active user of an unrevoked token; None for anything else."""
+def api_token_for(token: str) -> Any | None:
+    """The unrevoked token of an active user (with its user); None for anything else."""
     from .models import ApiToken
 
     if not token.startswith(PREFIX) or len(token) > 100:
@@ -43,7 +43,7 @@ def user_for_token(token: str) -> Any | None:
     now = timezone.now()
     if found.last_used_at is None or now - found.last_used_at > timedelta(minutes=5):
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
-    return found.user
+    return found
 
 
 def _unauthorised(message: str) -> HttpResponse:
@@ -65,10 +65,11 @@ class BearerTokenMiddleware:
         if header[:7].lower() == "bearer " and request.path.startswith(
             tuple(settings.API_TOKEN_PATHS)
         ):
-            user = user_for_token(header[7:].strip())
-            if user is None:
+            found = api_token_for(header[7:].strip())
+            if found is None:
                 return _unauthorised("The API token is not valid, or it was revoked.")
-            request.user = user
+            request.user = found.user
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-            request.api_token = True  # type: ignore[attr-defined]
+            # The token itself (truthy): the audit trail names it (audit.services.record_event).
+            request.api_token = found  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -13,6 +13,7 @@ INSTANCES_ACCESSED = "DICOM Instances Accessed (110103)"
 INSTANCES_TRANSFERRED = "DICOM Instances Transferred (110104)"
 EXPORT = "Export (110106)"
 IMPORT = "Import (110107)"
+QUERY = "Query (110112)"
 SECURITY_ALERT = "Security Alert (110113)"
 USER_AUTHENTICATION = "User Authentication (110114)"
 
@@ -23,6 +24,7 @@ EVENT_TYPES = [
     INSTANCES_TRANSFERRED,
     EXPORT,
     IMPORT,
+    QUERY,
     SECURITY_ALERT,
     USER_AUTHENTICATION,
 ]
@@ -42,6 +44,10 @@ DICOM_EVENT_TYPES: dict[str, str] = {
     # Reading patient data.
     "study_opened": INSTANCES_ACCESSED,
     "images_viewed": INSTANCES_ACCESSED,
+    # Other software reading through DICOMweb: a search is a query; a retrieve (instances,
+    # metadata, bulk data) sends instances' content to the caller. Frames are "images viewed".
+    "dicomweb_query": QUERY,
+    "dicomweb_retrieved": INSTANCES_TRANSFERRED,
     # Data entering: uploads (the page, import_dicom, upload links).
     "study_uploaded": IMPORT,
     "uploadlink_uploaded": IMPORT,
@@ -71,6 +77,7 @@ DICOM_EVENT_TYPES: dict[str, str] = {
     "partnership_changed": SECURITY_ALERT,
     "worklist_changed": SECURITY_ALERT,
     "user_changed": SECURITY_ALERT,
+    "object_permission_changed": SECURITY_ALERT,
     # Reading the trail itself.
     "audit_exported": AUDIT_LOG_USED,
 }

@@ -68,6 +68,9 @@ class AuditEvent(models.Model):
         WORKLIST_CHANGED = "worklist_changed", "Worklist changed"
         USER_CHANGED = "user_changed", "User changed"
         AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
+        DICOMWEB_QUERY = "dicomweb_query", "Searched through DICOMweb"
+        DICOMWEB_RETRIEVED = "dicomweb_retrieved", "Retrieved through DICOMweb"
+        OBJECT_PERMISSION_CHANGED = "object_permission_changed", "Object permissions changed"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

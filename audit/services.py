@@ -37,6 +37,16 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return remote if getattr(address, "scope_id", None) else str(address)
 
 
+def api_token_of(request: HttpRequest | None) -> dict[str, str] | None:
+    """The API token a request was signed in with, by its public id and name (never its
+    secret or digest); None for a browser session, a guest or no request."""
+    token = getattr(request, "api_token", None)
+    public_id = getattr(token, "public_id", None)
+    if public_id is None:
+        return None
+    return {"id": str(public_id), "name": str(getattr(token, "name", ""))[:100]}
+
+
 def client_user_agent(request: HttpRequest | None) -> str:
     if request is None:
         return ""
@@ -53,9 +63,15 @@ def record_event(
     outcome: str = AuditEvent.Outcome.SUCCESS,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the audit trail. Call it inside the write's own transaction."""
+    """Append one event to the audit trail. Call it inside the write's own transaction.
+
+    A request signed in with an API token (accounts.tokens) names the token in the details:
+    which of the user's tokens it was, and what it is for."""
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
+    token = api_token_of(request)
+    if token is not None:
+        details = {**(details or {}), "api_token": token}
     return AuditEvent.objects.create(
         action=action,
         actor=actor,
@@ -83,21 +99,27 @@ def record_series_viewed(
     study_instance_uid: str,
     series_instance_uid: str,
     guest_link_id: UUID | None = None,
+    details: dict[str, Any] | None = None,
 ) -> bool:
-    """Record "images viewed" once per browser session, viewer and series; True when it did.
+    """Record "images viewed" once per browser session (or API token), viewer and series; True
+    when it did.
 
-    Requests without a session (nothing to tie the viewing to) record nothing: viewing images
-    is a browser's, through a clinician's or a guest's session."""
+    Requests with neither a session nor a token (nothing to tie the viewing to) record nothing.
+    A DICOMweb client's frames (an API token, no session) are tied to the token instead: one
+    event per token and series, however many frame requests it makes."""
+    token = api_token_of(request)
     session = getattr(request, "session", None)
-    if session is None or session.session_key is None:
+    if token is not None:
+        holder = f"token:{token['id']}"
+    elif session is not None and session.session_key is not None:
+        holder = session.session_key
+    else:
         return False
     user = getattr(request, "user", None)
     signed_in = getattr(user, "is_authenticated", False)
     # Who viewed it: a browser that was a guest and then signs in is a new viewer.
     viewer = f"user:{user.pk}" if signed_in and user is not None else f"link:{guest_link_id}"
-    digest = hashlib.sha256(
-        f"{session.session_key}|{viewer}|{series_instance_uid}".encode()
-    ).hexdigest()
+    digest = hashlib.sha256(f"{holder}|{viewer}|{series_instance_uid}".encode()).hexdigest()
     if not cache.add(f"{VIEWED_SERIES_CACHE_PREFIX}:{digest}", 1, timeout=VIEWED_SERIES_SECONDS):
         return False
     _record_with_retry(
@@ -106,13 +128,19 @@ def record_series_viewed(
         request=request,
         guest_link_id=guest_link_id,
         study_instance_uid=study_instance_uid,
-        details={"series": series_instance_uid},
+        details={"series": series_instance_uid, **(details or {})},
     )
     return True
 
 
 # As long as a session may live: a claim outliving it is harmless (its key is never reused).
 VIEWED_SERIES_SECONDS = 60 * 60 * 24
+
+
+def record_read(**event: Any) -> None:
+    """An event of a read (no write of its own to share a transaction with: a DICOMweb query
+    or retrieve), in its own transaction; `record_event`'s arguments."""
+    _record_with_retry(**event)
 
 
 def _record_with_retry(**event: Any) -> None:

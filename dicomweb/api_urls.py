@@ -1,9 +1,25 @@
 """The DICOMweb API's URLs, once under /dicomweb/ (all the caller may see) and once under
 /dicomweb/worklists/{share_code}/ (one worklist)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import qido, stow, wado
+from .metadata import PATH_REGEX
+
+
+class BulkDataPathConverter:
+    """A bulk data path: a tag, or sequence/item/tag (dicomweb.metadata)."""
+
+    regex = PATH_REGEX
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(BulkDataPathConverter, "bulkpath")
 
 STUDY = "studies/<uid:study>"
 SERIES = f"{STUDY}/series/<uid:series>"
@@ -24,6 +40,11 @@ def api_patterns(prefix: str, name: str) -> list:  # type: ignore[type-arg]
             f"{prefix}{INSTANCE}/metadata",
             wado.instance_metadata,
             name=f"{name}instance_metadata",
+        ),
+        path(
+            f"{prefix}{INSTANCE}/bulkdata/<bulkpath:path>",
+            wado.retrieve_bulkdata,
+            name=f"{name}retrieve_bulkdata",
         ),
         path(
             f"{prefix}{INSTANCE}/frames/<str:numbers>",

@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from studies.models import Instance, Series, Study
 
+from . import auditing
 from .api import DICOM_JSON, BadRequest, api_view
 from .scope import Scope
 
@@ -286,7 +287,7 @@ def instance_json(scope: Scope, instance: Instance, include: set[str]) -> dict[s
     return dict(sorted(result.items()))
 
 
-@api_view()
+@api_view(audit=auditing.QUERY)
 def search_studies(request: HttpRequest, scope: Scope) -> HttpResponse:
     limit, offset = _page(request)
     include = _include(request, STUDY_OPTIONAL)
@@ -296,7 +297,7 @@ def search_studies(request: HttpRequest, scope: Scope) -> HttpResponse:
     return _answer([study_json(scope, s, include) for s in studies[offset : offset + limit]])
 
 
-@api_view()
+@api_view(audit=auditing.QUERY)
 def search_series(request: HttpRequest, scope: Scope, study: str) -> HttpResponse:
     limit, offset = _page(request)
     include = _include(request, SERIES_OPTIONAL)
@@ -305,7 +306,7 @@ def search_series(request: HttpRequest, scope: Scope, study: str) -> HttpRespons
     return _answer([series_json(scope, s, include) for s in series[offset : offset + limit]])
 
 
-@api_view()
+@api_view(audit=auditing.QUERY)
 def search_instances(request: HttpRequest, scope: Scope, study: str, series: str) -> HttpResponse:
     limit, offset = _page(request)
     include = _include(request, INSTANCE_OPTIONAL)

@@ -33,6 +33,9 @@ class Scope:
     request: HttpRequest
     worklist: Worklist | None  # None: the whole /dicomweb/ root
     base: str  # the root's path, for RetrieveURL values
+    # Whether a study lookup was refused (the audit trail's "denied", dicomweb.auditing): what
+    # the caller may not see answers as what does not exist, but is recorded as refused.
+    denied: bool = False
 
     def studies(self) -> QuerySet[Study]:
         user = self.request.user
@@ -54,6 +57,7 @@ class Scope:
     def study(self, study_uid: str) -> Study:
         study = self.studies().filter(study_instance_uid=study_uid).first()
         if study is None:
+            self.denied = True
             raise Http404("No such study.")
         return study
 

@@ -27,6 +27,7 @@ from studies.dicom import human_size
 from studies.models import WorklistEntry
 from studies.services import IngestSession
 
+from . import auditing
 from .api import DICOM_JSON, BadRequest, api_view, text
 from .qido import element, search_studies
 from .scope import Scope
@@ -144,7 +145,7 @@ def _uids(body: IO[bytes]) -> tuple[str, str]:
         body.seek(0)
 
 
-@api_view(methods=("POST",), need="upload_studies")
+@api_view(methods=("POST",), need="upload_studies", audit=auditing.STORE)
 def store_instances(request: HttpRequest, scope: Scope) -> HttpResponse:
     try:
         boundary = _boundary(request.headers.get("Content-Type", ""))

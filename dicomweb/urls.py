@@ -34,7 +34,6 @@ urlpatterns = [
     ),
     path(f"{INSTANCE}/rendered", dicomweb.instance_rendered, name="instance_rendered"),
     path(f"{INSTANCE}/thumbnail", dicomweb.instance_thumbnail, name="instance_thumbnail"),
-    path(f"{INSTANCE}/metadata", dicomweb.instance_metadata, name="instance_metadata"),
     path(f"{INSTANCE}/frames/<int:frame>/rendered", dicomweb.frame_rendered, name="frame_rendered"),
     path(
         f"{INSTANCE}/frames/<int:frame>/thumbnail", dicomweb.frame_thumbnail, name="frame_thumbnail"

@@ -1,4 +1,4 @@
-"""DICOMweb retrieve-rendered (PS3.18 10.4), thumbnails and instance metadata.
+"""DICOMweb retrieve-rendered (PS3.18 10.4) and thumbnails (metadata: `wado`).
 
 Every request re-checks access (a clinician with "view and search" on a worklist holding the
 study, or a guest session granted it) in one query, then answers from the rendered-frame cache
@@ -8,28 +8,21 @@ file or the cache.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Callable
-from contextlib import nullcontext
 from functools import wraps
 from typing import Any
 
-import pydicom
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from pydicom.dataset import Dataset
 
 from accounts.referrer import send_no_referrer
-from studies import limits
 from studies.models import Instance
 from studies.rendering import JPEG, PNG, WEBP, RenderError, RenderParams, Window
 
-from . import frames
+from . import auditing, frames
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +35,6 @@ FUNCTION_NAMES = {
 }
 MAX_VIEWPORT = 8192
 DICOM_JSON = "application/dicom+json"
-BULK_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
-BULK_THRESHOLD = 1024
 
 
 class BadRequest(Exception):
@@ -196,7 +187,7 @@ def _session_ended(ended: frames.SessionEnded) -> HttpResponse:
 def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """GET and HEAD only (405 otherwise). They change nothing, so no CSRF check is needed, and
     without it a POST gets its 405 instead of a 403 from the CSRF middleware. A guest (no one
-    signed in) gets no referrer, as on every guest page."""
+    signed in) gets no referrer, as on every guest page. A refused image is audited."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -204,6 +195,19 @@ def dicomweb_resource(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
             response = view(request, *args, **kwargs)
         except frames.SessionEnded as ended:
             response = _session_ended(ended)
+        except Http404:
+            # An image of a study the caller may not see: the same 404 as one that does not
+            # exist, recorded as refused (a viewer's own images are "images viewed").
+            auditing.record(
+                request,
+                kind=auditing.FRAMES,
+                resource=view.__name__,
+                share_code=None,
+                kwargs=kwargs,
+                status=404,
+                denied=True,
+            )
+            raise
         if not getattr(request.user, "is_authenticated", False):
             send_no_referrer(response)
         return response
@@ -289,64 +293,3 @@ def instance_thumbnail(
 def series_thumbnail(request: HttpRequest, study: str, series: str) -> HttpResponse:
     obj = frames.get_series_for_request(request, study, series)
     return _rendered(request, frames.first_instance(obj), 1, thumbnail=True)
-
-
-# --- Metadata ---------------------------------------------------------------------------------
-
-
-def _drop_bulk(ds: Dataset) -> None:
-    for element in list(ds):
-        if element.VR == "SQ":
-            for item in element.value:
-                _drop_bulk(item)
-        elif (
-            element.VR in BULK_VRS
-            and element.value is not None
-            and len(element.value) > BULK_THRESHOLD
-        ):
-            del ds[element.tag]
-
-
-def instance_metadata_json(instance: Instance) -> list[dict]:
-    source = frames._source(instance)
-    try:
-        with open(source, "rb") if isinstance(source, str) else source as handle:
-            # A deflated data set is inflated in a bounded stream, as for rendering.
-            plain = limits.inflated_copy(handle, max_inflated=settings.DICOM_MAX_FILE_SIZE)
-            with plain or nullcontext(handle) as readable:
-                ds = pydicom.dcmread(readable, stop_before_pixels=True)
-        _drop_bulk(ds)
-        return [ds.to_json_dict()]
-    except limits.Refused as refused:
-        raise RenderError(refused.reason) from refused
-    except RenderError:
-        raise
-    except Exception as exc:
-        raise RenderError(
-            f"The file's attributes could not be read ({exc.__class__.__name__})."
-        ) from exc
-
-
-@dicomweb_resource
-def instance_metadata(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
-    obj = frames.get_instance_for_request(request, study, series, instance)
-    try:
-        negotiate(request, DICOM_JSON, (DICOM_JSON, "application/json"))
-    except NotAcceptable as exc:
-        return _text(str(exc), 406)
-    try:
-        body = json.dumps(_finite(instance_metadata_json(obj)), allow_nan=False, default=str)
-    except RenderError as exc:
-        return _text(exc.reason, 422)
-    return HttpResponse(body, content_type=DICOM_JSON, headers=PATIENT_DATA_CACHE_HEADERS)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or Infinity: a decimal string such as "NaN" in a file becomes null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value

@@ -145,7 +145,7 @@ MATRIX: dict[str, Line] = {
     "dicomweb:series_thumbnail":            line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
     "dicomweb:instance_rendered":           line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
     "dicomweb:instance_thumbnail":          line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
-    "dicomweb:instance_metadata":           line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
+    "dicomweb:instance_metadata":           line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomweb:frame_rendered":              line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
     "dicomweb:frame_thumbnail":             line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
     "dicomweb:frame_values":                line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),
@@ -162,6 +162,7 @@ MATRIX: dict[str, Line] = {
     "dicomweb:worklist_retrieve_instance":  line(401,    404,    404,    200,    200,    404,    404,    401, api=(200, 404)),
     "dicomweb:worklist_instance_metadata":  line(401,    404,    404,    200,    200,    404,    404,    401, api=(200, 404)),
     "dicomweb:worklist_retrieve_frames":    line(401,    404,    404,    200,    200,    404,    404,    401, api=(200, 404)),
+    "dicomweb:worklist_retrieve_bulkdata":  line(401,    404,    404,    200,    200,    404,    404,    401, api=(200, 404)),
     "dicomweb:search_studies":              line(401,    200,    200,    200,    200,    200,    200,    401, api=(200, 200)),
     "dicomweb:retrieve_study":              line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomweb:study_metadata":              line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
@@ -170,7 +171,7 @@ MATRIX: dict[str, Line] = {
     "dicomweb:series_metadata":             line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomweb:search_instances":            line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomweb:retrieve_instance":           line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
-    "dicomweb:instance_metadata#2":          line(403,    404,    404,    200,    200,    404,    200,    403, api=(200, 404)),  # the same route as the first: unreachable by its own
+    "dicomweb:retrieve_bulkdata":           line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomweb:retrieve_frames":             line(401,    404,    404,    200,    200,    404,    200,    401, api=(200, 404)),
     "dicomnet:study_send@POST":             line(LOGIN,  404,    404,    403,    STUDY,  LOGIN,  LOGIN,  LOGIN, kw="public_id=study_page ?worklist=worklist ?node=node"),
     "dicomnet:send_panel":                  line(LOGIN,  404,    404,    404,    200,    LOGIN,  LOGIN,  LOGIN, kw="public_id=study_page ?worklist=worklist ?node=node"),
@@ -330,6 +331,7 @@ class Fixtures:
             "instance": self.instance.sop_instance_uid,
             "frame": 1,
             "numbers": "1",
+            "path": "7FE00010",  # the pixel data, as the metadata refers to it
             "index": 0,
             "share_code": self.worklist.share_code,
             "worklist": self.worklist.public_id,

@@ -10,7 +10,7 @@ from guardian.admin import GuardedModelAdmin
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from accounts.models import User
-from audit.admin import AuditedAdminMixin
+from audit.admin import AuditedAdminMixin, AuditedObjectPermissionsMixin
 from audit.models import AuditEvent
 
 from . import services
@@ -45,7 +45,11 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Worklist)
 # For mypy, guardian's mixin and ModelAdmin disagree on a template attribute's type, which only
 # shows once the class has a second base; at run time guardian's wins, as before.
-class WorklistAdmin(AuditedAdminMixin, GuardedModelAdmin):  # type: ignore[misc]
+class WorklistAdmin(  # type: ignore[misc]
+    AuditedObjectPermissionsMixin, AuditedAdminMixin, GuardedModelAdmin
+):
+    # Changes of the worklist, and of the object permissions granted on it (its "Object
+    # permissions" pages), are both in the audit trail.
     audit_action = AuditEvent.Action.WORKLIST_CHANGED
     list_display = [
         "name",

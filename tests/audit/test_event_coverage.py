@@ -143,10 +143,13 @@ def test_thumbnails_are_not_images_viewed(login, read_only, study, two_series):
     assert events(AuditEvent.Action.IMAGES_VIEWED) == []
 
 
-def test_a_refused_frame_records_nothing(login, outsider, study, two_series):
+def test_a_refused_frame_is_recorded_as_denied_never_as_viewed(login, outsider, study, two_series):
     first, _ = two_series
-    assert login(outsider).get(frame_url(first.instances.first())).status_code == 404
-    assert events(AuditEvent.Action.IMAGES_VIEWED) == []
+    assert login(outsider).get(frame_url(first.instances.first()), **FROM).status_code == 404
+    [refused] = events(AuditEvent.Action.IMAGES_VIEWED)
+    assert refused.outcome == AuditEvent.Outcome.DENIED and refused.actor == outsider
+    assert refused.study_instance_uid == study.study_instance_uid
+    assert refused.ip_address == "198.51.100.23"
 
 
 def test_a_guest_viewing_images_is_recorded_with_the_link(

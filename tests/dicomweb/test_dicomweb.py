@@ -91,7 +91,12 @@ def test_without_any_session_every_url_says_so_in_a_small_uncached_json(client, 
     not, which the viewer understands (it stops and shows the message)."""
     missing = {**uids(ct_instance), "instance": "1.2.3.4.5"}
     nowhere = reverse("dicomweb:frame_rendered", kwargs={**missing, "frame": 1})
+    # The metadata is the DICOMweb API's (wado): a 401 asking for a token (test_wado).
+    metadata = reverse("dicomweb:instance_metadata", kwargs=uids(ct_instance))
+    assert client.get(metadata).status_code == 401
     for url in [*urls(ct_instance), nowhere]:
+        if url == metadata:
+            continue
         response = client.get(url)
         assert response.status_code == 403, url
         assert response["Content-Type"] == "application/json"
@@ -305,14 +310,17 @@ def test_thumbnails_are_small_jpegs(login, read_only, ct_instance):
     assert max(decoded(response.content).shape) <= 256
 
 
-def test_metadata_is_dicom_json_without_pixel_data(login, read_only, ct_instance):
+def test_metadata_is_dicom_json_with_pixel_data_by_reference(login, read_only, ct_instance):
     url = reverse("dicomweb:instance_metadata", kwargs=uids(ct_instance))
     response = login(read_only).get(url, HTTP_ACCEPT="application/dicom+json")
     assert response["Content-Type"] == "application/dicom+json"
     (attributes,) = response.json()
     assert attributes["00100010"]["Value"] == [{"Alphabetic": "Test^Render"}]
     assert attributes["00281050"]["Value"] == [40]
-    assert "7FE00010" not in attributes
+    pixel_data = attributes["7FE00010"]
+    assert "InlineBinary" not in pixel_data and "Value" not in pixel_data
+    bulk = url.replace("metadata", "bulkdata/7FE00010")
+    assert pixel_data["BulkDataURI"] == "http://testserver" + bulk
 
 
 def test_metadata_with_a_not_a_number_decimal_is_null_not_an_error(login, read_only, study):

@@ -12,6 +12,13 @@ from .apidata import ct_files, store
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def live(live_server, uri: str) -> str:  # type: ignore[no-untyped-def]
+    """dicomweb-client sends `Host` without the port (its own quirk), so the server's absolute
+    URLs name port 80: put the live server's port back."""
+    assert uri.startswith("http://localhost/"), uri
+    return live_server.url + uri.removeprefix("http://localhost")
+
+
 def test_search_retrieve_and_store(live_server, member, worklist):
     _, plaintext = api_token_create(user=member, name="archive")
     study_uid = str(generate_uid())
@@ -40,6 +47,17 @@ def test_search_retrieve_and_store(live_server, member, worklist):
     series_uid, sop_uid = series["0020000E"]["Value"][0], instances[0]["00080018"]["Value"][0]
     [frame] = root.retrieve_instance_frames(study_uid, series_uid, sop_uid, frame_numbers=[1])
     assert len(frame) == 64 * 48 * 2
+
+    # Bulk data, where the metadata refers to it: the pixel data, byte for byte.
+    instance_metadata = root.retrieve_instance_metadata(study_uid, series_uid, sop_uid)
+    uri = live(live_server, instance_metadata["7FE00010"]["BulkDataURI"])
+    assert uri.startswith(f"{live_server.url}/dicomweb/studies/{study_uid}/")
+    [pixel_data] = root.retrieve_bulkdata(uri)
+    [original] = [ds for ds in retrieved if str(ds.SOPInstanceUID) == sop_uid]
+    assert pixel_data == original.PixelData
+    scoped_instance = scoped.retrieve_instance_metadata(study_uid, series_uid, sop_uid)
+    scoped_uri = live(live_server, scoped_instance["7FE00010"]["BulkDataURI"])
+    assert scoped.retrieve_bulkdata(scoped_uri) == [pixel_data]
 
     new_uid = str(generate_uid())
     answer = scoped.store_instances(ct_files(new_uid, [str(generate_uid())], 3))

@@ -50,7 +50,8 @@ def test_metadata_at_each_level(login, read_only, stored):  # noqa: F811
     assert response["Content-Type"] == "application/dicom+json"
     items = json.loads(b"".join(response.streaming_content))
     assert [item["00080018"]["Value"][0] for item in items] == stored.sop_uids
-    assert "7FE00010" not in items[0]  # no pixel data in metadata
+    # Pixel data by reference, not inline (test_bulkdata).
+    assert set(items[0]["7FE00010"]) == {"vr", "BulkDataURI"}
     series = client.get(f"{STUDIES}/{stored.study_uid}/series/{stored.series_uids[0]}/metadata")
     assert len(json.loads(b"".join(series.streaming_content))) == 2
 
