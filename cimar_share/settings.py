@@ -267,6 +267,10 @@ DICOM_SCP_MAX_ASSOCIATIONS = int(os.environ.get("DICOM_SCP_MAX_ASSOCIATIONS", "1
 # longer one aborts the association before it is read. 1 MiB: large enough that the per-PDU
 # overhead is lost in the noise, small enough that 10 associations buffer ~10 MiB at most.
 DICOM_SCP_MAX_PDU = int(os.environ.get("DICOM_SCP_MAX_PDU", str(1024 * 1024)))
+# Seconds a sender may stay silent: idle between messages (pynetdicom's network timeout) or
+# stalled in the middle of a PDU (transport.py); then the association is aborted, so that silent
+# peers cannot hold all DICOM_SCP_MAX_ASSOCIATIONS.
+DICOM_SCP_NETWORK_TIMEOUT = float(os.environ.get("DICOM_SCP_NETWORK_TIMEOUT", "60"))
 DICOM_SCP_TLS_CERTIFICATE = os.environ.get("DICOM_SCP_TLS_CERTIFICATE", "")
 DICOM_SCP_TLS_KEY = os.environ.get("DICOM_SCP_TLS_KEY", "")
 DICOM_SCP_TLS_CA = os.environ.get("DICOM_SCP_TLS_CA", "")

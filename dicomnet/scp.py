@@ -122,6 +122,8 @@ class StorageSCP:
     def application_entity(self) -> AE:
         ae = AE(ae_title=settings.DICOM_AE_TITLE)
         ae.maximum_associations = settings.DICOM_SCP_MAX_ASSOCIATIONS
+        # Idle between messages: pynetdicom aborts; stalled within a PDU: transport.py does.
+        ae.network_timeout = settings.DICOM_SCP_NETWORK_TIMEOUT
         # Advertised as our Maximum Length Received, and enforced on every PDU (transport.py).
         if settings.DICOM_SCP_MAX_PDU < MIN_PDU:
             raise ImproperlyConfigured(

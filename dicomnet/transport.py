@@ -25,6 +25,7 @@ import logging
 import socket
 import ssl
 import struct
+import time
 from typing import Any, cast
 
 from django.conf import settings
@@ -43,6 +44,8 @@ TLS_HANDSHAKE_TIMEOUT = 30.0
 _HEADER = struct.Struct(">BBL")  # PDU type, reserved, length (PS3.8 9.3.1)
 _PDV = struct.Struct(">LBB")  # PDV item length, presentation context ID, message control header
 _P_DATA_TF = 0x04
+_READ_SIZE = 64 * 1024
+_NO_TIMEOUT = 365 * 24 * 3600.0  # pynetdicom's network_timeout None: no deadline
 _KNOWN_PDU_TYPES = range(0x01, 0x08)
 # A-ABORT (PS3.8 9.3.8): source 0 = the service user (our policy refused the data), 2 = the
 # service provider with reason 6, "invalid PDU parameter value" (the length is out of bounds).
@@ -58,6 +61,7 @@ class BoundedSocket(AssociationSocket):
     _refused: bool
     _command_bytes: int
     _data_set_bytes: int
+    _deadline: float
 
     @classmethod
     def adopt(cls, sock: AssociationSocket, *, max_pdu: int, max_data_set: int) -> BoundedSocket:
@@ -90,7 +94,42 @@ class BoundedSocket(AssociationSocket):
         """Read the next whole PDU into `_pending`; False when there is none to hand on."""
         if self._refused:
             return False
-        header = super().recv(_HEADER.size)
+        # pynetdicom reads only when data is waiting, and ends idle associations itself; once a
+        # PDU has begun, the whole of it must arrive within the network timeout. Without this
+        # deadline a sender that stalls halfway (or drips a byte at a time) would hold the
+        # association's thread, and one of the few association slots, for ever.
+        self._deadline = time.monotonic() + (self.assoc.network_timeout or _NO_TIMEOUT)
+        try:
+            return self._read_bounded_pdu()
+        except TimeoutError:
+            self._refuse(
+                "the sender stalled in the middle of a PDU", source=_SERVICE_USER, reason=0
+            )
+            return False
+
+    def _recv_in_time(self, nr_bytes: int) -> bytearray:
+        """Up to `nr_bytes` (fewer when the peer closes), or TimeoutError at the deadline."""
+        raw = self.socket
+        received = bytearray()
+        if raw is None:
+            return received
+        try:
+            while len(received) < nr_bytes:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                raw.settimeout(remaining)
+                chunk = raw.recv(min(nr_bytes - len(received), _READ_SIZE))
+                if not chunk:
+                    break
+                received += chunk
+        finally:
+            with contextlib.suppress(OSError):
+                raw.settimeout(None)  # pynetdicom's own sends and reads block, as before
+        return received
+
+    def _read_bounded_pdu(self) -> bool:
+        header = self._recv_in_time(_HEADER.size)
         if len(header) < _HEADER.size:
             self._pending = header
             return bool(header)
@@ -105,7 +144,7 @@ class BoundedSocket(AssociationSocket):
                 reason=_INVALID_PARAMETER,
             )
             return False
-        body = super().recv(length)
+        body = self._recv_in_time(length)
         if pdu_type == _P_DATA_TF and len(body) == length:
             problem = self._count_fragments(body)
             if problem:

@@ -4,6 +4,7 @@ abort the association without the SCP taking the memory, and the next store succ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -171,3 +172,45 @@ def test_a_maximum_pdu_too_small_for_an_association_request_is_refused_at_start(
     settings.DICOM_SCP_MAX_PDU = 16 * 1024
     with pytest.raises(ImproperlyConfigured, match="DICOM_SCP_MAX_PDU must be at least 65536"):
         StorageSCP().start(("127.0.0.1", 0))
+
+
+@pytest.mark.parametrize("drip", [False, True], ids=["stalled", "dripping"])
+def test_a_sender_stalling_within_a_pdu_is_aborted_after_the_network_timeout(
+    node, worklist, settings, drip
+):
+    """Half a PDU, then silence (or a byte now and then): the association's thread must not
+    wait on it for ever, or a few such senders would hold every association slot."""
+    settings.DICOM_SCP_NETWORK_TIMEOUT = 1
+
+    def attempt(port: int):  # type: ignore[no-untyped-def]
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as peer:
+            peer.sendall(associate_rq(worklist.ae_title))
+            accepted, _ = read_pdu(peer)
+            started = time.monotonic()
+            peer.sendall(struct.pack(">BBL", 0x04, 0, 1000) + bytes(10))
+            if drip:
+                with contextlib.suppress(OSError):
+                    for _ in range(40):  # 0.25 s apart: each byte well within the timeout
+                        time.sleep(0.25)
+                        peer.sendall(b"\0")
+            answer = read_pdu(peer)
+            waited = time.monotonic() - started
+        assoc = associate(port, worklist.ae_title)
+        echo = assoc.send_c_echo().Status
+        assoc.release()
+        return accepted, answer, waited, echo
+
+    (accepted, (answer, _), waited, echo), warnings = serve_in_child(attempt).value
+    assert accepted == A_ASSOCIATE_AC
+    assert answer == A_ABORT
+    assert waited < 5
+    assert echo == 0x0000
+    # pynetdicom notices the silence too ("Network timeout reached") but cannot end the
+    # association while its reader waits on the socket: our deadline is what frees it.
+    stalled = (
+        "dicomnet.transport",
+        "DICOM association from 127.0.0.1 aborted: the sender stalled in the middle of a PDU",
+        False,
+    )
+    assert stalled in warnings
+    assert set(warnings) <= {stalled, ("pynetdicom.association", "Network timeout reached", False)}
