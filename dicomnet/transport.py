@@ -25,6 +25,7 @@ import logging
 import socket
 import ssl
 import struct
+import threading
 import time
 from typing import Any, cast
 
@@ -202,9 +203,26 @@ class RequestHandler(PynetdicomRequestHandler):
     server: AssociationServer
 
     def handle(self) -> None:
-        if self.server.ssl_context is not None and not self._handshake(self.server.ssl_context):
+        if self.server.ssl_context is not None and not self._handshake_if_room():
             return
         super().handle()
+
+    def _handshake_if_room(self) -> bool:
+        """Each handshake holds a thread for up to TLS_HANDSHAKE_TIMEOUT: beyond a few at
+        once (silent clients opening connection after connection), new ones are closed."""
+        assert self.server.ssl_context is not None
+        if not self.server.handshakes.acquire(blocking=False):
+            logger.warning(
+                "DICOM TLS connection from %s closed: too many handshakes in progress",
+                self.client_address[0],
+            )
+            with contextlib.suppress(OSError):
+                self.request.close()
+            return False
+        try:
+            return self._handshake(self.server.ssl_context)
+        finally:
+            self.server.handshakes.release()
 
     def _handshake(self, context: ssl.SSLContext) -> bool:
         raw = self.request
@@ -251,6 +269,8 @@ class AssociationServer(ThreadedAssociationServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["request_handler"] = RequestHandler
         super().__init__(*args, **kwargs)
+        # Twice the associations we serve: room for every sender to reconnect at once.
+        self.handshakes = threading.BoundedSemaphore(2 * self.ae.maximum_associations)
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         assert self.socket is not None

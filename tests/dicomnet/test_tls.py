@@ -128,6 +128,32 @@ def test_a_silent_connection_is_closed_after_the_handshake_timeout(
         assert time.monotonic() - started < 5
 
 
+def test_silent_connections_beyond_twice_the_associations_are_closed_at_once(
+    pki, node, worklist, settings, transactional_db
+):
+    settings.DICOM_SCP_MAX_ASSOCIATIONS = 1  # room for two handshakes at once
+    server = pki.issue("scp", server=True)
+    settings.DICOM_SCP_TLS_CERTIFICATE = str(server.certificate)
+    settings.DICOM_SCP_TLS_KEY = str(server.key)
+    scp = StorageSCP().start(("127.0.0.1", 0))
+    port = int(scp.server_address[1])
+    try:
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        time.sleep(0.2)  # both accepted, waiting for a ClientHello
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as third:
+            started = time.monotonic()
+            assert third.recv(1) == b""  # closed, not waited on
+            assert time.monotonic() - started < transport.TLS_HANDSHAKE_TIMEOUT / 3
+        for connection in silent:
+            connection.close()
+        time.sleep(0.2)  # their handshakes fail and free their places
+        assoc = tls_associate(port, worklist.ae_title, pki.client_context(pki.issue("modality")))
+        assert assoc.is_established
+        assoc.release()
+    finally:
+        scp.shutdown()
+
+
 def test_a_store_over_the_limit_is_aborted_over_tls_too(tls_port, pki, node, worklist, settings):
     settings.DICOM_MAX_FILE_SIZE = 4096
     context = pki.client_context(pki.issue("modality"))
