@@ -496,9 +496,12 @@
     var url = img.getAttribute("src");
     if (inFlight.get(url) === img) {
       inFlight.delete(url);
-      var copy = new Image();  // kept decoded, as the other loaded slices
-      copy.src = url;
-      remember(url, copy);
+      // Counted as loaded, without a copy: a new Image() of the same URL is not always served
+      // from memory (Chromium asked again for the page's preloaded first preview, a no-store
+      // response, about one time in five). What the element loads itself is the preview of
+      // the slice on screen (its lossless image, kept by the loader, replaces it) or, when the
+      // preview failed, its lossless image.
+      remember(url, img);
       pump();
     }
     if (!firstShown) {
