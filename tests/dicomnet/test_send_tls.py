@@ -1,5 +1,5 @@
 """Send to PACS over DICOM TLS, against a pynetdicom SCP started here with certificates made
-for the test (tests/dicomnet/tls_certs.py); and the connect timeout."""
+for the test (tests/dicomnet/tls.py); and the connect timeout."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import socket
 import ssl
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -16,7 +18,7 @@ from dicomnet.services import remote_node_create
 from tests.adminforms import admin_form_data
 from tests.dicomnet import test_send
 from tests.dicomnet.test_send import PACS, Pacs, send
-from tests.dicomnet.tls_certs import Pki, make_pki
+from tests.dicomnet.tls import SERVER_HOSTS, Issued, Pki
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,14 +26,32 @@ pytestmark = pytest.mark.django_db
 sender = test_send.sender  # the fixture: a user who may view and send from the worklist
 
 
+@dataclass(frozen=True)
+class Hospital:
+    """A hospital's certificate authority, its PACS's server certificate and ours."""
+
+    ca: Path
+    server: Issued
+    client: Issued
+
+
+def hospital(folder: Path, name: str, hosts: tuple[str, ...] = SERVER_HOSTS) -> Hospital:
+    authority = Pki(folder, f"{name} CA")
+    return Hospital(
+        ca=authority.certificate,
+        server=authority.issue("pacs", server=True, hosts=hosts),
+        client=authority.issue("cimar"),
+    )
+
+
 @pytest.fixture
-def pki(tmp_path) -> Pki:  # type: ignore[no-untyped-def]
-    return make_pki(tmp_path / "pki", "Hospital")
+def pki(tmp_path) -> Hospital:  # type: ignore[no-untyped-def]
+    return hospital(tmp_path / "pki", "Hospital")
 
 
-def server_context(pki: Pki, *, client_certificates: bool = True) -> ssl.SSLContext:
+def server_context(pki: Hospital, *, client_certificates: bool = True) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_certificate, pki.server_key)
+    context.load_cert_chain(pki.server.certificate, pki.server.key)
     if client_certificates:  # as a PACS that admits only the senders its CA certified
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(pki.ca)
@@ -42,8 +62,8 @@ def server_context(pki: Pki, *, client_certificates: bool = True) -> ssl.SSLCont
 def trusting(settings, pki):  # type: ignore[no-untyped-def]
     """Our side trusts the test CA and presents the client certificate it signed."""
     settings.DICOM_SEND_TLS_CA = str(pki.ca)
-    settings.DICOM_SEND_TLS_CERTIFICATE = str(pki.client_certificate)
-    settings.DICOM_SEND_TLS_KEY = str(pki.client_key)
+    settings.DICOM_SEND_TLS_CERTIFICATE = str(pki.client.certificate)
+    settings.DICOM_SEND_TLS_KEY = str(pki.client.key)
     settings.DICOM_SEND_RETRY_DELAYS = []  # fail at the first attempt: these are not transient
     settings.DICOM_SEND_CONNECT_TIMEOUT = 5
     return settings
@@ -109,7 +129,7 @@ def test_a_node_whose_certificate_we_do_not_trust_fails_with_the_reason_on_the_p
     tmp_path,
     django_capture_on_commit_callbacks,
 ):
-    trusting.DICOM_SEND_TLS_CA = str(make_pki(tmp_path / "other", "Other").ca)
+    trusting.DICOM_SEND_TLS_CA = str(hospital(tmp_path / "other", "Other").ca)
     with django_capture_on_commit_callbacks(execute=True):
         send(login(sender), stored, worklist, tls_node(worklist, tls_pacs.port))
     result = DicomSend.objects.get()
@@ -128,7 +148,7 @@ def test_a_certificate_for_another_host_is_refused(
 ):
     """Signed by the CA we trust, but for pacs.test, not 127.0.0.1: the host name is checked,
     not only the CA."""
-    elsewhere = make_pki(tmp_path / "elsewhere", "Hospital", hosts=("pacs.test",))
+    elsewhere = hospital(tmp_path / "elsewhere", "Hospital", hosts=("pacs.test",))
     trusting.DICOM_SEND_TLS_CA = str(elsewhere.ca)
     pacs = Pacs(ssl_context=server_context(elsewhere, client_certificates=False))
     try:

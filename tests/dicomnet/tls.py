@@ -31,6 +31,16 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+SERVER_HOSTS = ("localhost", "127.0.0.1")
+
+
+def _alternative_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
     path.write_bytes(
         key.private_bytes(
@@ -86,8 +96,10 @@ class Pki:
             .not_valid_after(self._now + datetime.timedelta(days=1))
         )
 
-    def issue(self, name: str, *, server: bool = False) -> Issued:
-        """A certificate for `name` (a server's is for localhost and 127.0.0.1)."""
+    def issue(
+        self, name: str, *, server: bool = False, hosts: tuple[str, ...] = SERVER_HOSTS
+    ) -> Issued:
+        """A certificate for `name` (a server's is for `hosts`: names or IP addresses)."""
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
@@ -97,9 +109,7 @@ class Pki:
         )
         if server:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
+                x509.SubjectAlternativeName([_alternative_name(host) for host in hosts]),
                 critical=False,
             )
         certificate = builder.sign(self._key, hashes.SHA256())
